@@ -1,0 +1,73 @@
+// The authoritative copy of one document. Receives replicas' timelines,
+// applies queued mutations in arrival order (step), and replicates its storage
+// log back. Sans-IO: connections are ids, messages are bytes.
+//
+// Not thread-safe: one coordinator document is driven by one thread (the
+// server runs it on its own strand).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "sqlsync/env.h"
+#include "sqlsync/reducer.h"
+#include "sqlsync/status.h"
+#include "sqlsync/types.h"
+
+namespace sqlsync {
+
+class CoordinatorDocument {
+ public:
+  struct Options {
+    JournalId document_id;             // required; the storage log's id
+    std::shared_ptr<Reducer> reducer;  // required
+    Env* env = nullptr;                // required; must outlive the document
+    // Applied no-op mutations are acknowledged in the document no later than
+    // this long after they were applied, even if nothing else changes.
+    uint64_t noop_ack_delay_micros = 50'000;
+  };
+  using ConnectionId = uint64_t;
+
+  struct StepReport {
+    uint64_t applied = 0;   // mutations the reducer accepted
+    uint64_t rejected = 0;  // mutations the reducer refused (recorded)
+    bool committed_frame = false;
+  };
+
+  static Result<std::unique_ptr<CoordinatorDocument>> open(Options options);
+  ~CoordinatorDocument();
+
+  JournalId document_id() const;
+
+  // --- Sync (sans-IO) ---
+  std::vector<Bytes> connect(ConnectionId connection);
+  // An error means the message or peer is bad: close that connection;
+  // other connections and the document are unaffected.
+  Result<std::vector<Bytes>> receive(ConnectionId connection, ByteView message);
+  void disconnect(ConnectionId connection);
+  // Messages ready for each connection (new storage frames, acks).
+  Result<std::vector<std::pair<ConnectionId, Bytes>>> poll();
+
+  // Applies every queued mutation in arrival order in one transaction,
+  // each under its own savepoint: a rejected mutation is rolled back alone,
+  // consumed, and recorded for its author. Commits at most one frame.
+  Result<StepReport> step();
+  // True if step() has work (queued mutations or a due no-op acknowledgement).
+  bool has_work() const;
+
+  // A server-initiated change, in its own transaction and frame.
+  Status mutate_direct(const std::function<Status(Transaction&)>& change);
+  // Read-only query of the authoritative state.
+  Result<QueryResult> query(std::string_view sql, std::span<const Value> params = {});
+
+  LsnRange storage_range() const;
+
+ private:
+  class Impl;
+  explicit CoordinatorDocument(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sqlsync

@@ -1,0 +1,92 @@
+// A replica's copy of one document: mutate locally (optimistically), query,
+// subscribe to queries, and sync with the coordinator through the sans-IO
+// methods connect()/receive()/poll() that exchange protocol messages as bytes.
+//
+// Not thread-safe: use one LocalDocument from one thread (the native client
+// library wraps it in a thread-safe facade).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sqlsync/env.h"
+#include "sqlsync/reducer.h"
+#include "sqlsync/status.h"
+#include "sqlsync/types.h"
+
+namespace sqlsync {
+
+// A mutation the coordinator's reducer refused, reported to its author.
+struct Rejection {
+  JournalId timeline;
+  Lsn lsn = 0;
+  std::string message;
+};
+
+class LocalDocument {
+ public:
+  struct Options {
+    JournalId document_id;  // required; == the coordinator's storage log id
+    JournalId timeline_id;  // zero: a fresh random id from env
+    std::shared_ptr<Reducer> reducer;  // required
+    Env* env = nullptr;                // required; must outlive the document
+    // Rebase at most after this many frames while the sender says more are
+    // coming (the frames hint).
+    uint32_t max_deferred_frames = 256;
+  };
+
+  using SubscriptionId = uint64_t;
+  // Called with fresh results (or the error) whenever a subscribed query's
+  // tables changed. Runs synchronously inside the call that changed them.
+  using QueryCallback = std::function<void(const Result<QueryResult>&)>;
+  using RejectionCallback = std::function<void(const Rejection&)>;
+
+  static Result<std::unique_ptr<LocalDocument>> open(Options options);
+  ~LocalDocument();
+
+  JournalId document_id() const;
+  JournalId timeline_id() const;
+
+  // Runs the reducer on `mutation` in one transaction. On success the
+  // mutation joins the timeline (to be sent) and subscriptions refresh; on
+  // failure the error is returned and nothing is kept.
+  Status mutate(ByteView mutation);
+  // Read-only query of the local state (pending mutations included).
+  Result<QueryResult> query(std::string_view sql, std::span<const Value> params = {});
+
+  // Runs `sql` now (callback fires before returning) and again whenever a
+  // table it reads changes.
+  Result<SubscriptionId> subscribe(std::string sql, std::vector<Value> params, QueryCallback callback);
+  void unsubscribe(SubscriptionId id);
+  void on_rejection(RejectionCallback callback);
+
+  // --- Sync (sans-IO) ---
+  // A connection to the coordinator opened: returns the messages to send.
+  std::vector<Bytes> connect();
+  // A message arrived: returns the messages to send. An error means the
+  // message or the peer is bad: close the connection (nothing is lost;
+  // connect() again later).
+  Result<std::vector<Bytes>> receive(ByteView message);
+  // Messages that became ready since the last call (new mutations to send).
+  Result<std::vector<Bytes>> poll();
+  void disconnect();
+  bool connected() const;
+
+  // Rebases now if frames were received but not yet made visible (the frames
+  // hint may have deferred it). Call when the connection goes idle.
+  Status flush();
+
+  // Mutations made here that the coordinator has not applied yet.
+  uint64_t pending_mutations() const;
+  // LSN range of the storage log held here.
+  LsnRange storage_range() const;
+
+ private:
+  class Impl;
+  explicit LocalDocument(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sqlsync

@@ -1,0 +1,100 @@
+#include "sqlsync/types.h"
+
+#include <cstdio>
+
+#include "sqlsync/env.h"
+
+namespace sqlsync {
+
+Result<JournalId> JournalId::from_bytes(ByteView bytes) {
+  if (bytes.size() != kSize) {
+    return Status::invalid_argument("journal id must be " + std::to_string(kSize) + " bytes, got " +
+                                    std::to_string(bytes.size()));
+  }
+  std::array<uint8_t, kSize> raw{};
+  std::copy(bytes.begin(), bytes.end(), raw.begin());
+  return JournalId(raw);
+}
+
+static int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+Result<JournalId> JournalId::from_hex(std::string_view hex) {
+  if (hex.size() != 2 * kSize) {
+    return Status::invalid_argument("journal id must be 32 hex digits, got '" + std::string(hex) + "'");
+  }
+  std::array<uint8_t, kSize> raw{};
+  for (size_t i = 0; i < kSize; ++i) {
+    int high = hex_digit(hex[2 * i]);
+    int low = hex_digit(hex[2 * i + 1]);
+    if (high < 0 || low < 0) {
+      return Status::invalid_argument("journal id has a non-hex digit: '" + std::string(hex) + "'");
+    }
+    raw[i] = static_cast<uint8_t>(high * 16 + low);
+  }
+  return JournalId(raw);
+}
+
+std::string JournalId::to_hex() const {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * kSize);
+  for (uint8_t b : bytes_) {
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 15]);
+  }
+  return out;
+}
+
+bool JournalId::is_zero() const {
+  for (uint8_t b : bytes_) {
+    if (b != 0) return false;
+  }
+  return true;
+}
+
+std::string LsnRange::to_string() const {
+  if (is_empty()) return "empty@" + std::to_string(next_);
+  return "[" + std::to_string(first_) + ", " + std::to_string(last()) + "]";
+}
+
+std::string value_to_string(const Value& value) {
+  static const char kDigits[] = "0123456789abcdef";
+  switch (value.index()) {
+    case 0: return "NULL";
+    case 1: return std::to_string(std::get<int64_t>(value));
+    case 2: {
+      char buffer[32];
+      std::snprintf(buffer, sizeof buffer, "%.17g", std::get<double>(value));
+      return buffer;
+    }
+    case 3: {
+      std::string out = "'";
+      for (char c : std::get<std::string>(value)) {
+        if (c == '\'') out.push_back('\'');
+        out.push_back(c);
+      }
+      return out + "'";
+    }
+    default: {
+      std::string out = "x'";
+      for (uint8_t b : std::get<Bytes>(value)) {
+        out.push_back(kDigits[b >> 4]);
+        out.push_back(kDigits[b & 15]);
+      }
+      return out + "'";
+    }
+  }
+}
+
+JournalId Env::new_journal_id() {
+  std::array<uint8_t, JournalId::kSize> raw{};
+  random_bytes(raw);
+  return JournalId(raw);
+}
+
+}  // namespace sqlsync

@@ -1,0 +1,56 @@
+// The storage-log entry: one commit's changed pages (a "page frame"), in the
+// versioned, checksummed format of docs/storage-format.md. Reader and writer
+// share the constants below.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "sqlsync/status.h"
+#include "sqlsync/types.h"
+
+namespace sqlsync {
+
+constexpr uint32_t kPageSize = 4096;
+using Page = std::array<uint8_t, kPageSize>;
+using PagePtr = std::shared_ptr<const Page>;
+
+constexpr uint32_t kFrameMagic = 0x46535153;  // "SQSF" little-endian
+constexpr uint8_t kFrameVersion = 1;
+enum class FrameKind : uint8_t {
+  kPages = 1,  // a set of pages one commit changed
+};
+// magic u32, version u8, kind u8, reserved u16, lsn u64, previous checksum
+// u64, database size in pages u32, page count u32.
+constexpr size_t kFrameHeaderSize = 32;
+constexpr size_t kFrameTrailerSize = 8;  // checksum u64
+
+struct FramePage {
+  uint32_t page_no;  // 1-based SQLite page number
+  ByteView data;     // kPageSize bytes
+};
+
+// A decoded frame. Page data are views into the encoded bytes.
+struct Frame {
+  FrameKind kind = FrameKind::kPages;
+  Lsn lsn = 0;
+  // Checksum of the previous frame in the log (0 for the first), so a chain
+  // of frames can be verified link by link.
+  uint64_t previous_checksum = 0;
+  uint32_t database_pages = 0;     // database size after this commit
+  std::vector<FramePage> pages;    // sorted by page_no, unique
+  uint64_t checksum = 0;           // of the whole encoded frame
+};
+
+// Encodes a page frame. `pages` must be sorted and unique (a std::map is).
+Bytes encode_page_frame(Lsn lsn, uint64_t previous_checksum, uint32_t database_pages,
+                        const std::map<uint32_t, PagePtr>& pages);
+
+// Decodes and verifies a frame: magic, version, kind, sizes, page order and
+// checksum. Corruption (with the reason) on any mismatch; nothing is trusted
+// before the checksum matches. Views point into `bytes`.
+Result<Frame> decode_frame(ByteView bytes);
+
+}  // namespace sqlsync

@@ -1,0 +1,112 @@
+// A document's storage: the SQLite main database file as seen through the
+// storage log. Reads return a page from the pending pages (local, un-synced
+// writes), else from the newest visible frame holding it, through a page index
+// that costs O(1) whatever the log length.
+//
+// Not thread-safe: one document, one thread. The VFS (vfs.h) forwards SQLite's
+// file calls here.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <vector>
+
+#include "storage/frame.h"
+#include "storage/journal.h"
+
+namespace sqlsync {
+
+// Which b-trees changed since the last take_changes(): `full` means "assume
+// everything" (the schema changed); otherwise `roots` is the sorted set of
+// changed b-tree root pages (1 = sqlite_schema).
+struct Changes {
+  bool full = false;
+  std::vector<uint32_t> roots;
+
+  bool empty() const { return !full && roots.empty(); }
+  bool intersects(const std::vector<uint32_t>& sorted_roots) const;
+};
+
+class Storage {
+ public:
+  // `log` holds the frames this storage has (received or committed). Frames
+  // already in `log` are verified and made visible.
+  static Result<std::unique_ptr<Storage>> open(std::unique_ptr<Journal> log);
+
+  Journal& log() { return *log_; }
+
+  // --- File interface (used by the VFS) ---
+  // Size of the database file in bytes (pending size if pending, else visible).
+  uint64_t file_size() const;
+  // Reads [offset, offset + out.size()) within one page; bytes past the end of
+  // the file read as zeros (SQLite treats a short read as zero-filled).
+  // Bytes 24..27 of page 1 (SQLite's file change counter) are replaced by
+  // file_change_counter(), so every connection's page cache notices changes
+  // made outside SQLite.
+  void read(uint64_t offset, std::span<uint8_t> out) const;
+  // Writes whole pages into the pending set. InvalidArgument unless `offset`
+  // is page-aligned and `data` is exactly one page.
+  Status write(uint64_t offset, ByteView data);
+  // Truncates the pending file size (a multiple of kPageSize).
+  Status truncate(uint64_t size);
+
+  // Bumped whenever visible content changes from outside SQLite (frames made
+  // visible, pending pages dropped); follows SQLite's own writes of page 1.
+  uint32_t file_change_counter() const { return change_counter_; }
+
+  // --- Pending pages ---
+  bool has_pending() const { return !pending_.empty() || pending_pages_ != visible_pages_; }
+  // Counts every page write ever made; a transaction that leaves it unchanged
+  // wrote nothing (a no-op mutation).
+  uint64_t write_count() const { return write_count_; }
+  // Drops every pending page (rebase). Bumps the change counter.
+  void reset();
+  // Coordinator: turns the pending pages into a frame at log().range().next(),
+  // appends it and makes it visible. Returns false (and writes nothing) when
+  // nothing is pending.
+  Result<bool> commit();
+
+  // --- Frames from the coordinator (clients) ---
+  // Verifies `bytes` as the frame at `lsn` (== log().range().next(), chained
+  // to the previous frame) and appends it to the log, not yet visible.
+  // Corruption/InvalidArgument and nothing changes on a bad frame.
+  Status receive_frame(Lsn lsn, ByteView bytes);
+  // The frames whose pages reads see: [log first, visible_next).
+  Lsn visible_next() const { return visible_next_; }
+  bool has_invisible_frames() const { return visible_next_ < log_->range().next(); }
+  // Makes every received frame visible. Requires !has_pending() (reset()
+  // first); Busy otherwise. Bumps the change counter.
+  Status make_visible();
+
+  // --- Change tracking (reactive queries) ---
+  // The b-trees changed since the last call. Pages are mapped to their roots
+  // through SQLite's pointer-map pages (auto_vacuum=incremental), each under
+  // the content it had when changed, so pages dropped by reset() count for
+  // the tables that owned them. A schema cookie change gives `full`.
+  Changes take_changes();
+
+ private:
+  explicit Storage(std::unique_ptr<Journal> log);
+  const uint8_t* page_data(uint32_t page_no) const;  // nullptr: zeros
+  void resolve_changed_pages();                       // pages -> roots, now
+  uint32_t root_of(uint32_t page_no) const;           // 0 if none
+
+  std::unique_ptr<Journal> log_;
+  // Page index: visible_[p - 1] is the newest visible version of page p.
+  std::vector<PagePtr> visible_;
+  uint32_t visible_pages_ = 0;
+  Lsn visible_next_ = 0;
+  uint64_t last_checksum_ = 0;  // checksum of the newest frame in the log
+  std::map<uint32_t, PagePtr> pending_;
+  uint32_t pending_pages_ = 0;  // file size in pages including pending writes
+  uint32_t change_counter_ = 0;
+  uint64_t write_count_ = 0;
+  // Change tracking.
+  std::set<uint32_t> changed_pages_;
+  std::set<uint32_t> changed_roots_;
+  bool changed_full_ = false;
+  uint32_t schema_cookie_ = 0;
+};
+
+}  // namespace sqlsync

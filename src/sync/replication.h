@@ -1,0 +1,84 @@
+// The sans-IO replication state machine for one connection. It never touches
+// a socket: feed it incoming messages, send what it returns. One session
+// replicates any number of journals in both directions: the journals this
+// side owns (sources) and the ones it receives (destinations).
+//
+// Sender: after start(), a RangeRequest per source; on the receiver's
+// RangeReply it sends frames from the receiver's next LSN, at most `window`
+// unacknowledged at a time, each carrying the frames hint.
+// Receiver: accepts frames contiguously (re-sends of what it has are
+// acknowledged and ignored, gaps are an error) and acknowledges with a
+// RangeReply when the hint says no more frames are ready, or after
+// window / 2 unacknowledged frames.
+// Any error returned means the peer broke the protocol: close the connection;
+// a new connection starts again with a new session, so nothing is lost.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <vector>
+
+#include "storage/journal.h"
+#include "sync/protocol.h"
+
+namespace sqlsync {
+
+// Where received frames of one journal go.
+class ReplicationDestination {
+ public:
+  virtual ~ReplicationDestination() = default;
+  // What this side holds of the journal; next() is the next LSN it accepts.
+  virtual LsnRange range() = 0;
+  // Stores the entry at `lsn` == range().next(). `remaining` is the sender's
+  // hint. An error rejects the frame (nothing stored).
+  virtual Status write(Lsn lsn, ByteView entry, uint64_t remaining) = 0;
+};
+
+class ReplicationSession {
+ public:
+  struct Options {
+    uint32_t window = 64;  // unacknowledged frames in flight per journal
+  };
+  // Resolves the destination for a journal the peer announces with a
+  // RangeRequest (called once per journal per session); an error refuses it.
+  using ResolveDestination =
+      std::function<Result<ReplicationDestination*>(const JournalId& journal, const LsnRange& source_range)>;
+
+  ReplicationSession(Options options, ResolveDestination resolve);
+
+  // Registers a journal this side sends; `source` must outlive the session.
+  // If the session has started, returns the RangeRequest to send.
+  std::vector<Message> add_source(Journal* source);
+  // The first messages of a connection: a RangeRequest per source.
+  std::vector<Message> start();
+  // Handles one incoming message; returns the messages to send in reply.
+  Result<std::vector<Message>> handle(const Message& message);
+  // Frames the sources have ready that the window allows (call after a
+  // source grows).
+  Result<std::vector<Message>> poll();
+
+  // True if the newest frame received on any journal said more are coming.
+  bool expecting_more_frames() const;
+
+ private:
+  struct Outgoing {
+    Journal* source = nullptr;
+    bool peer_known = false;  // a RangeReply arrived
+    Lsn acked_next = 0;       // receiver's next, from its latest RangeReply
+    Lsn sent_next = 0;        // next LSN to send
+  };
+  struct Incoming {
+    ReplicationDestination* destination = nullptr;
+    uint32_t unacknowledged = 0;
+    uint64_t last_remaining = 0;
+  };
+  Status send_ready(Outgoing& out, std::vector<Message>& messages);
+
+  Options options_;
+  ResolveDestination resolve_;
+  bool started_ = false;
+  std::map<JournalId, Outgoing> outgoing_;
+  std::map<JournalId, Incoming> incoming_;
+};
+
+}  // namespace sqlsync
