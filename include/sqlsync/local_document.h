@@ -71,7 +71,8 @@ class LocalDocument {
   Result<std::vector<Bytes>> receive(ByteView message);
   // Messages that became ready since the last call (new mutations to send).
   Result<std::vector<Bytes>> poll();
-  void disconnect();
+  // The connection closed. Rebases onto any frames the hint had deferred.
+  Status disconnect();
   bool connected() const;
 
   // Rebases now if frames were received but not yet made visible (the frames

@@ -15,14 +15,24 @@ struct sqlite3_stmt;
 
 namespace sqlsync {
 
+// Maps SQLite result `code` (from a call on `db`, which may be nullptr) to a
+// Status whose message holds `what`, sqlite3_errmsg and an excerpt of `sql`:
+// CORRUPT/NOTADB -> Corruption; IOERR/FULL/CANTOPEN/NOMEM -> IOError;
+// AUTH/READONLY -> Rejected; BUSY/LOCKED -> Busy; MISUSE/INTERNAL -> Internal;
+// anything else (ERROR, CONSTRAINT, ...) -> InvalidArgument.
+Status sqlite_status(sqlite3* db, int code, std::string_view what, std::string_view sql);
+
 class Database final : public Transaction {
  public:
   enum class Access { kReadWrite, kReadOnly };
 
   // Opens `name` on the registered VFS `vfs` (nullptr: SQLite's default).
-  // kReadOnly connections also get an authorizer that allows only reads
-  // (SELECT, reading columns, functions, PRAGMA reads without arguments), so a
-  // query can never write, attach or change settings.
+  // kReadOnly connections are opened read-only and also get an authorizer that
+  // allows only reads: SELECT, reading columns, functions, recursive CTEs,
+  // BEGIN/COMMIT/SAVEPOINT (to group reads), PRAGMAs that describe or check
+  // the schema (table_info, index_list, integrity_check, ...) and PRAGMAs that
+  // read a setting (user_version, page_size, ...) without an argument. So a
+  // query can never write, attach or change settings: Rejected if it tries.
   static Result<std::unique_ptr<Database>> open(const std::string& name, const char* vfs, Access access);
   ~Database() override;
   Database(const Database&) = delete;
@@ -32,7 +42,9 @@ class Database final : public Transaction {
   // BEGIN/COMMIT/SAVEPOINT).
   Status exec(std::string_view sql);
 
-  // Transaction:
+  // Transaction: `sql` is one statement, prepared once and cached by its text
+  // (the cache is bounded). Rows of execute() are ignored. Errors follow
+  // sqlite_status(); InvalidArgument when the parameter count differs.
   Status execute(std::string_view sql, std::span<const Value> params = {}) override;
   Result<QueryResult> query(std::string_view sql, std::span<const Value> params = {}) override;
   int64_t changes() override;
@@ -43,9 +55,10 @@ class Database final : public Transaction {
 
  private:
   explicit Database(sqlite3* db) : db_(db) {}
-  // A cached prepared statement for `sql`, reset and with bindings cleared.
+  // The cached prepared statement for `sql` (prepared on first use) with
+  // `params` bound. InvalidArgument unless `sql` is exactly one statement
+  // with params.size() parameters. The caller resets it after use.
   Result<sqlite3_stmt*> prepare(std::string_view sql, std::span<const Value> params);
-  Status error(const char* what) const;  // maps the connection's error
 
   sqlite3* db_;
   std::unordered_map<std::string, sqlite3_stmt*> statements_;

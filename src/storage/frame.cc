@@ -1,0 +1,96 @@
+#include "storage/frame.h"
+
+#include <string>
+
+#include "base/checksum.h"
+#include "base/encoding.h"
+
+namespace sqlsync {
+
+Bytes encode_page_frame(Lsn lsn, uint64_t previous_checksum, uint32_t database_pages,
+                        const std::map<uint32_t, PagePtr>& pages) {
+  Bytes out;
+  out.reserve(kFrameHeaderSize + pages.size() * (4 + kPageSize) + kFrameTrailerSize);
+  Encoder encoder(&out);
+  encoder.u32(kFrameMagic);
+  encoder.u8(kFrameVersion);
+  encoder.u8(static_cast<uint8_t>(FrameKind::kPages));
+  encoder.u16(0);  // reserved
+  encoder.u64(lsn);
+  encoder.u64(previous_checksum);
+  encoder.u32(database_pages);
+  encoder.u32(static_cast<uint32_t>(pages.size()));
+  for (const auto& [page_no, page] : pages) encoder.u32(page_no);
+  for (const auto& [page_no, page] : pages) encoder.raw(ByteView(page->data(), page->size()));
+  encoder.u64(checksum64(ByteView(out.data(), out.size())));
+  return out;
+}
+
+Result<Frame> decode_frame(ByteView bytes) {
+  Decoder header(bytes, StatusCode::kCorruption, "page frame");
+  if (bytes.size() < kFrameHeaderSize + kFrameTrailerSize) {
+    return header.error("too short (" + std::to_string(bytes.size()) + " bytes, a frame has at least " +
+                        std::to_string(kFrameHeaderSize + kFrameTrailerSize) + ")");
+  }
+  SQLSYNC_ASSIGN_OR_RETURN(uint32_t magic, header.u32());
+  if (magic != kFrameMagic) return header.error("bad magic (not a sqlsync page frame)");
+  SQLSYNC_ASSIGN_OR_RETURN(uint8_t version, header.u8());
+  if (version > kFrameVersion) {
+    return Status::unsupported("page frame version " + std::to_string(version) + " is newer than version " +
+                               std::to_string(kFrameVersion) + " this build reads; upgrade sqlsync");
+  }
+  if (version == 0) return header.error("invalid version 0");
+
+  // Nothing past the version is trusted until the checksum matches.
+  const size_t body_size = bytes.size() - kFrameTrailerSize;
+  Decoder trailer(bytes.subspan(body_size), StatusCode::kCorruption, "page frame trailer");
+  SQLSYNC_ASSIGN_OR_RETURN(uint64_t stored_checksum, trailer.u64());
+  const uint64_t actual_checksum = checksum64(bytes.first(body_size));
+  if (stored_checksum != actual_checksum) return header.error("checksum mismatch");
+
+  Frame frame;
+  frame.checksum = stored_checksum;
+  SQLSYNC_ASSIGN_OR_RETURN(uint8_t kind, header.u8());
+  if (kind != static_cast<uint8_t>(FrameKind::kPages)) {
+    return header.error("unknown kind " + std::to_string(kind));
+  }
+  frame.kind = static_cast<FrameKind>(kind);
+  SQLSYNC_ASSIGN_OR_RETURN(uint16_t reserved, header.u16());
+  if (reserved != 0) return header.error("reserved field is " + std::to_string(reserved) + ", must be 0");
+  SQLSYNC_ASSIGN_OR_RETURN(frame.lsn, header.u64());
+  SQLSYNC_ASSIGN_OR_RETURN(frame.previous_checksum, header.u64());
+  SQLSYNC_ASSIGN_OR_RETURN(frame.database_pages, header.u32());
+  SQLSYNC_ASSIGN_OR_RETURN(uint32_t page_count, header.u32());
+
+  // 64-bit arithmetic: size_t is 32 bits under emscripten.
+  const uint64_t expected_size = uint64_t{kFrameHeaderSize} + uint64_t{page_count} * (4 + kPageSize) +
+                                 kFrameTrailerSize;
+  if (expected_size != bytes.size()) {
+    return header.error("size " + std::to_string(bytes.size()) + " does not match " +
+                        std::to_string(page_count) + " pages (expected " + std::to_string(expected_size) +
+                        " bytes)");
+  }
+  frame.pages.reserve(page_count);
+  uint32_t previous_page_no = 0;
+  for (uint32_t i = 0; i < page_count; ++i) {
+    SQLSYNC_ASSIGN_OR_RETURN(uint32_t page_no, header.u32());
+    if (page_no == 0) return header.error("page number 0 at index " + std::to_string(i));
+    if (page_no <= previous_page_no) {
+      return header.error("page numbers not sorted and unique (page " + std::to_string(page_no) +
+                          " at index " + std::to_string(i) + " follows page " + std::to_string(previous_page_no) +
+                          ")");
+    }
+    if (page_no > frame.database_pages) {
+      return header.error("page " + std::to_string(page_no) + " is beyond the database size of " +
+                          std::to_string(frame.database_pages) + " pages");
+    }
+    previous_page_no = page_no;
+    frame.pages.push_back(FramePage{page_no, ByteView()});
+  }
+  for (FramePage& page : frame.pages) {
+    SQLSYNC_ASSIGN_OR_RETURN(page.data, header.raw(kPageSize));
+  }
+  return frame;
+}
+
+}  // namespace sqlsync

@@ -1,0 +1,172 @@
+#include "storage/frame.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+
+#include "base/checksum.h"
+#include "base/encoding.h"
+
+namespace sqlsync {
+namespace {
+
+PagePtr filled_page(uint8_t seed) {
+  auto page = std::make_shared<Page>();
+  for (size_t i = 0; i < kPageSize; ++i) (*page)[i] = static_cast<uint8_t>(seed + i * 7);
+  return page;
+}
+
+uint64_t load_u64(const Bytes& bytes, size_t offset) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8; ++i) v |= uint64_t{bytes[offset + i]} << (8 * i);
+  return v;
+}
+
+void store_u32(Bytes& bytes, size_t offset, uint32_t v) {
+  for (size_t i = 0; i < 4; ++i) bytes[offset + i] = static_cast<uint8_t>(v >> (8 * i));
+}
+
+// Recomputes the trailer so a deliberately malformed frame passes the checksum
+// and reaches the structural checks.
+void reseal(Bytes& bytes) {
+  const size_t body = bytes.size() - kFrameTrailerSize;
+  const uint64_t checksum = checksum64(ByteView(bytes.data(), body));
+  for (size_t i = 0; i < 8; ++i) bytes[body + i] = static_cast<uint8_t>(checksum >> (8 * i));
+}
+
+std::map<uint32_t, PagePtr> two_pages() { return {{2, filled_page(1)}, {5, filled_page(9)}}; }
+
+TEST(FrameTest, RoundTrip) {
+  const std::map<uint32_t, PagePtr> pages = two_pages();
+  const Bytes bytes = encode_page_frame(7, 0x1122334455667788, 6, pages);
+  ASSERT_EQ(bytes.size(), kFrameHeaderSize + 2 * (4 + kPageSize) + kFrameTrailerSize);
+
+  Result<Frame> frame = decode_frame(bytes);
+  ASSERT_TRUE(frame.is_ok()) << frame.status().to_string();
+  EXPECT_EQ(frame->kind, FrameKind::kPages);
+  EXPECT_EQ(frame->lsn, 7u);
+  EXPECT_EQ(frame->previous_checksum, 0x1122334455667788u);
+  EXPECT_EQ(frame->database_pages, 6u);
+  EXPECT_EQ(frame->checksum, load_u64(bytes, bytes.size() - 8));
+  ASSERT_EQ(frame->pages.size(), 2u);
+  auto expected = pages.begin();
+  for (const FramePage& page : frame->pages) {
+    EXPECT_EQ(page.page_no, expected->first);
+    ASSERT_EQ(page.data.size(), kPageSize);
+    EXPECT_EQ(std::memcmp(page.data.data(), expected->second->data(), kPageSize), 0);
+    // Views into the encoded bytes, not copies.
+    EXPECT_GE(page.data.data(), bytes.data());
+    EXPECT_LT(page.data.data(), bytes.data() + bytes.size());
+    ++expected;
+  }
+}
+
+TEST(FrameTest, EmptyFrameRoundTrip) {
+  const Bytes bytes = encode_page_frame(0, 0, 0, {});
+  ASSERT_EQ(bytes.size(), kFrameHeaderSize + kFrameTrailerSize);
+  Result<Frame> frame = decode_frame(bytes);
+  ASSERT_TRUE(frame.is_ok()) << frame.status().to_string();
+  EXPECT_EQ(frame->database_pages, 0u);
+  EXPECT_TRUE(frame->pages.empty());
+}
+
+// Pins the byte layout of docs/storage-format.md.
+TEST(FrameTest, LayoutMatchesSpec) {
+  const Bytes bytes = encode_page_frame(0x0102030405060708, 0xa1a2a3a4a5a6a7a8, 9, two_pages());
+  EXPECT_EQ(std::string(bytes.begin(), bytes.begin() + 4), "SQSF");
+  EXPECT_EQ(bytes[4], kFrameVersion);
+  EXPECT_EQ(bytes[5], static_cast<uint8_t>(FrameKind::kPages));
+  EXPECT_EQ(bytes[6], 0);
+  EXPECT_EQ(bytes[7], 0);
+  EXPECT_EQ(load_u64(bytes, 8), 0x0102030405060708u);
+  EXPECT_EQ(bytes[8], 0x08);  // little-endian
+  EXPECT_EQ(load_u64(bytes, 16), 0xa1a2a3a4a5a6a7a8u);
+  EXPECT_EQ(bytes[24], 9);  // database pages
+  EXPECT_EQ(bytes[28], 2);  // page count
+  EXPECT_EQ(bytes[32], 2);  // page numbers
+  EXPECT_EQ(bytes[36], 5);
+  EXPECT_EQ(bytes[40], filled_page(1)->at(0));  // first page's data
+  EXPECT_EQ(bytes[40 + kPageSize], filled_page(9)->at(0));
+  EXPECT_EQ(load_u64(bytes, bytes.size() - 8), checksum64(ByteView(bytes).first(bytes.size() - 8)));
+}
+
+TEST(FrameTest, EverySingleByteCorruptionIsRejected) {
+  const Bytes original = encode_page_frame(3, 42, 5, two_pages());
+  for (size_t position = 0; position < original.size(); ++position) {
+    for (uint8_t flip : {uint8_t{0x01}, uint8_t{0x80}, uint8_t{0xff}}) {
+      Bytes corrupt = original;
+      corrupt[position] ^= flip;
+      Result<Frame> frame = decode_frame(corrupt);
+      ASSERT_FALSE(frame.is_ok()) << "corruption at byte " << position << " (xor " << int{flip}
+                                  << ") was accepted";
+      const StatusCode expected = position == 4 && corrupt[4] > kFrameVersion ? StatusCode::kUnsupported
+                                                                              : StatusCode::kCorruption;
+      ASSERT_EQ(frame.status().code(), expected) << "byte " << position << ": " << frame.status().to_string();
+    }
+  }
+}
+
+TEST(FrameTest, TruncatedOrExtendedInputIsRejected) {
+  const Bytes original = encode_page_frame(3, 42, 5, two_pages());
+  for (size_t length = 0; length < original.size(); ++length) {
+    Result<Frame> frame = decode_frame(ByteView(original).first(length));
+    ASSERT_EQ(frame.status().code(), StatusCode::kCorruption) << "length " << length;
+  }
+  for (size_t extra : {size_t{1}, size_t{8}, size_t{4 + kPageSize}}) {
+    Bytes extended = original;
+    extended.insert(extended.end(), extra, 0);
+    EXPECT_EQ(decode_frame(extended).status().code(), StatusCode::kCorruption) << "extra " << extra;
+  }
+}
+
+TEST(FrameTest, NewerVersionIsUnsupported) {
+  Bytes bytes = encode_page_frame(0, 0, 5, two_pages());
+  bytes[4] = kFrameVersion + 1;
+  reseal(bytes);
+  Result<Frame> frame = decode_frame(bytes);
+  EXPECT_EQ(frame.status().code(), StatusCode::kUnsupported) << frame.status().to_string();
+  EXPECT_NE(frame.status().message().find("version 2"), std::string::npos) << frame.status().to_string();
+
+  bytes[4] = 0;
+  reseal(bytes);
+  EXPECT_EQ(decode_frame(bytes).status().code(), StatusCode::kCorruption);
+}
+
+// Each malformed field is caught by its own check, not only by the checksum.
+TEST(FrameTest, StructuralErrorsAreCorruptionEvenWithValidChecksum) {
+  struct Case {
+    const char* name;
+    void (*mutate)(Bytes&);
+    const char* message;
+  };
+  const Case cases[] = {
+      {"magic", [](Bytes& b) { b[0] = 'X'; }, "magic"},
+      {"kind", [](Bytes& b) { b[5] = 2; }, "kind"},
+      {"reserved", [](Bytes& b) { b[7] = 1; }, "reserved"},
+      {"unsorted", [](Bytes& b) { store_u32(b, 32, 5); store_u32(b, 36, 2); }, "sorted"},
+      {"duplicate", [](Bytes& b) { store_u32(b, 36, 2); }, "sorted"},
+      {"page zero", [](Bytes& b) { store_u32(b, 32, 0); }, "page number 0"},
+      {"beyond size", [](Bytes& b) { store_u32(b, 24, 4); }, "beyond the database size"},
+      {"page count", [](Bytes& b) { store_u32(b, 28, 3); }, "does not match"},
+  };
+  for (const Case& c : cases) {
+    Bytes bytes = encode_page_frame(0, 0, 5, two_pages());
+    c.mutate(bytes);
+    reseal(bytes);
+    Result<Frame> frame = decode_frame(bytes);
+    ASSERT_EQ(frame.status().code(), StatusCode::kCorruption) << c.name;
+    EXPECT_NE(frame.status().message().find(c.message), std::string::npos)
+        << c.name << ": " << frame.status().to_string();
+  }
+}
+
+TEST(FrameTest, LastPageMayEqualDatabaseSize) {
+  std::map<uint32_t, PagePtr> pages = {{1, filled_page(0)}, {4, filled_page(4)}};
+  Result<Frame> frame = decode_frame(encode_page_frame(0, 0, 4, pages));
+  ASSERT_TRUE(frame.is_ok()) << frame.status().to_string();
+  EXPECT_EQ(frame->pages.back().page_no, 4u);
+}
+
+}  // namespace
+}  // namespace sqlsync

@@ -32,6 +32,7 @@ class ReactiveQuery {
   std::vector<Value> params_;
   std::vector<uint32_t> roots_;
   bool dirty_ = true;
+  bool explain_needed_ = true;  // roots_ are unknown or may be stale (schema changed)
 };
 
 }  // namespace sqlsync

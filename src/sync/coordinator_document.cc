@@ -1,0 +1,273 @@
+#include "sqlsync/coordinator_document.h"
+
+#include <deque>
+#include <map>
+
+#include <sqlite3.h>
+
+#include "sync/document_database.h"
+#include "sync/replication.h"
+
+namespace sqlsync {
+namespace {
+
+Value blob(const JournalId& id) { return Bytes(id.view().begin(), id.view().end()); }
+
+const std::string kCreateInternalTables =
+    std::string("CREATE TABLE IF NOT EXISTS ") + kTimelinesTable +
+    "(id BLOB PRIMARY KEY, lsn INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS " + kRejectionsTable +
+    "(timeline BLOB NOT NULL, lsn INTEGER NOT NULL, message TEXT NOT NULL, PRIMARY KEY (timeline, lsn)) WITHOUT ROWID;";
+
+}  // namespace
+
+class CoordinatorDocument::Impl {
+ public:
+  Impl(Options options, std::unique_ptr<DocumentDatabase> db) : options_(std::move(options)), db_(std::move(db)) {}
+
+  JournalId document_id() const { return options_.document_id; }
+
+  // The document is born with its internal tables in frame 0.
+  Status initialize() {
+    if (!db_->storage().log().range().is_empty()) return Status::ok();
+    SQLSYNC_RETURN_IF_ERROR(db_->in_transaction([&] { return db_->writer().exec(kCreateInternalTables); }));
+    return db_->storage().commit().status();
+  }
+
+  std::vector<Bytes> connect(ConnectionId connection) {
+    auto session = std::make_unique<ReplicationSession>(
+        ReplicationSession::Options{}, [this](const JournalId& journal, const LsnRange& source_range) {
+          return timeline_destination(journal, source_range);
+        });
+    session->add_source(&db_->storage().log());
+    std::vector<Bytes> out;
+    for (const Message& message : session->start()) out.push_back(encode_message(message));
+    sessions_[connection] = std::move(session);
+    return out;
+  }
+
+  Result<std::vector<Bytes>> receive(ConnectionId connection, ByteView bytes) {
+    auto it = sessions_.find(connection);
+    if (it == sessions_.end()) {
+      return Status::invalid_argument("message on unknown connection " + std::to_string(connection));
+    }
+    SQLSYNC_ASSIGN_OR_RETURN(Message message, decode_message(bytes));
+    SQLSYNC_ASSIGN_OR_RETURN(std::vector<Message> replies, it->second->handle(message));
+    std::vector<Bytes> out;
+    for (const Message& reply : replies) out.push_back(encode_message(reply));
+    return out;
+  }
+
+  void disconnect(ConnectionId connection) { sessions_.erase(connection); }
+
+  Result<std::vector<std::pair<ConnectionId, Bytes>>> poll() {
+    std::vector<std::pair<ConnectionId, Bytes>> out;
+    for (auto& [connection, session] : sessions_) {
+      SQLSYNC_ASSIGN_OR_RETURN(std::vector<Message> messages, session->poll());
+      for (const Message& message : messages) out.emplace_back(connection, encode_message(message));
+    }
+    return out;
+  }
+
+  bool has_work() const { return !queue_.empty() || noop_ack_due() || !prunes_.empty(); }
+
+  Result<StepReport> step() {
+    StepReport report;
+    if (!has_work()) return report;
+    Database& writer = db_->writer();
+    int64_t changes_before = total_changes();
+    SQLSYNC_ASSIGN_OR_RETURN(int64_t schema_before, schema_version());
+
+    SQLSYNC_RETURN_IF_ERROR(writer.exec("BEGIN"));
+    Status status = apply_queue(report);
+    if (status.is_ok()) status = prune_rejections();
+    if (!status.is_ok()) {
+      writer.exec("ROLLBACK").ignore();
+      return status;
+    }
+    SQLSYNC_ASSIGN_OR_RETURN(int64_t schema_after, schema_version());
+    bool changed = total_changes() != changes_before || schema_after != schema_before;
+    if (!changed && !noop_ack_due()) {
+      // Every mutation was a no-op: nothing to store, and the timeline
+      // bookkeeping waits for the next real change (or the delay).
+      SQLSYNC_RETURN_IF_ERROR(writer.exec("ROLLBACK"));
+      return report;
+    }
+    status = record_applied();
+    if (status.is_ok()) status = writer.exec("COMMIT");
+    if (!status.is_ok()) {
+      if (writer.in_transaction()) writer.exec("ROLLBACK").ignore();
+      return status;
+    }
+    SQLSYNC_ASSIGN_OR_RETURN(report.committed_frame, db_->storage().commit());
+    drop_applied_entries();
+    return report;
+  }
+
+  Status mutate_direct(const std::function<Status(Transaction&)>& change) {
+    SQLSYNC_RETURN_IF_ERROR(db_->in_transaction([&] { return change(db_->writer()); }));
+    return db_->storage().commit().status();
+  }
+
+  Result<QueryResult> query(std::string_view sql, std::span<const Value> params) {
+    return db_->reader().query(sql, params);
+  }
+
+  LsnRange storage_range() { return db_->storage().log().range(); }
+
+ private:
+  // A replica's timeline as received here. Entries are dropped once applied
+  // and recorded (memory stays bounded); next() keeps counting.
+  class Timeline final : public ReplicationDestination {
+   public:
+    Timeline(Impl* owner, JournalId id, Lsn next) : owner_(owner), journal_(id, next) {}
+    LsnRange range() override { return journal_.range(); }
+    Status write(Lsn lsn, ByteView entry, uint64_t) override {
+      SQLSYNC_RETURN_IF_ERROR(journal_.append(entry));
+      owner_->queue_.emplace_back(journal_.id(), lsn);
+      return Status::ok();
+    }
+    MemoryJournal& journal() { return journal_; }
+
+    // Last LSN applied (in the open or a committed transaction) and last LSN
+    // recorded in the timelines table.
+    std::optional<Lsn> applied;
+    std::optional<Lsn> recorded;
+
+   private:
+    Impl* owner_;
+    MemoryJournal journal_;
+  };
+
+  Result<ReplicationDestination*> timeline_destination(const JournalId& id, const LsnRange& source_range) {
+    if (id == options_.document_id) {
+      return Status::invalid_argument("a replica offered the document's own storage log as a timeline");
+    }
+    auto it = timelines_.find(id);
+    if (it == timelines_.end()) {
+      it = timelines_.emplace(id, std::make_unique<Timeline>(this, id, 0)).first;
+    }
+    // The replica dropped everything before source_range.first(): it has
+    // seen the verdicts on those mutations, so their rejections can go.
+    if (source_range.first() > 0) prunes_[id] = source_range.first();
+    return static_cast<ReplicationDestination*>(it->second.get());
+  }
+
+  Status apply_queue(StepReport& report) {
+    static const std::string kRecordRejection =
+        std::string("INSERT OR REPLACE INTO ") + kRejectionsTable + "(timeline, lsn, message) VALUES (?1, ?2, ?3)";
+    while (!queue_.empty()) {
+      auto [id, lsn] = queue_.front();
+      Timeline& timeline = *timelines_.at(id);
+      SQLSYNC_ASSIGN_OR_RETURN(ByteView mutation, timeline.journal().read(lsn));
+      Status verdict;
+      SQLSYNC_RETURN_IF_ERROR(db_->apply_mutation(*options_.reducer, mutation, &verdict));
+      if (verdict.is_ok()) {
+        ++report.applied;
+      } else {
+        // Consumed, never retried: the author learns the reason.
+        ++report.rejected;
+        Value params[] = {blob(id), static_cast<int64_t>(lsn), verdict.to_string()};
+        SQLSYNC_RETURN_IF_ERROR(db_->writer().execute(kRecordRejection, params));
+      }
+      timeline.applied = lsn;
+      if (!unrecorded_since_) unrecorded_since_ = options_.env->now_micros();
+      queue_.pop_front();
+    }
+    return Status::ok();
+  }
+
+  Status prune_rejections() {
+    static const std::string kPrune =
+        std::string("DELETE FROM ") + kRejectionsTable + " WHERE timeline = ?1 AND lsn < ?2";
+    for (const auto& [id, first] : prunes_) {
+      Value params[] = {blob(id), static_cast<int64_t>(first)};
+      SQLSYNC_RETURN_IF_ERROR(db_->writer().execute(kPrune, params));
+    }
+    prunes_.clear();
+    return Status::ok();
+  }
+
+  Status record_applied() {
+    static const std::string kRecord =
+        std::string("INSERT OR REPLACE INTO ") + kTimelinesTable + "(id, lsn) VALUES (?1, ?2)";
+    for (auto& [id, timeline] : timelines_) {
+      if (!timeline->applied || timeline->applied == timeline->recorded) continue;
+      Value params[] = {blob(id), static_cast<int64_t>(*timeline->applied)};
+      SQLSYNC_RETURN_IF_ERROR(db_->writer().execute(kRecord, params));
+    }
+    return Status::ok();
+  }
+
+  // After the commit: what is recorded in the document no longer needs to be
+  // kept (DESIGN 6.4; durability of the frame comes with durable journals).
+  void drop_applied_entries() {
+    for (auto& [id, timeline] : timelines_) {
+      if (!timeline->applied || timeline->applied == timeline->recorded) continue;
+      timeline->recorded = timeline->applied;
+      timeline->journal().drop_prefix(*timeline->recorded).ignore();
+    }
+    unrecorded_since_.reset();
+  }
+
+  bool noop_ack_due() const {
+    return unrecorded_since_ && options_.env->now_micros() - *unrecorded_since_ >= options_.noop_ack_delay_micros;
+  }
+
+  // Rows changed on the writer since it opened (triggers included).
+  int64_t total_changes() { return sqlite3_total_changes64(db_->writer().handle()); }
+  Result<int64_t> schema_version() {
+    SQLSYNC_ASSIGN_OR_RETURN(QueryResult result, db_->writer().query("PRAGMA schema_version"));
+    if (result.rows.empty() || !std::holds_alternative<int64_t>(result.rows[0][0])) {
+      return Status::internal("PRAGMA schema_version returned no integer");
+    }
+    return std::get<int64_t>(result.rows[0][0]);
+  }
+
+  Options options_;
+  std::unique_ptr<DocumentDatabase> db_;
+  std::map<ConnectionId, std::unique_ptr<ReplicationSession>> sessions_;
+  std::map<JournalId, std::unique_ptr<Timeline>> timelines_;
+  // Received mutations in arrival order, not yet applied.
+  std::deque<std::pair<JournalId, Lsn>> queue_;
+  // Timelines whose rejections before an LSN can be deleted.
+  std::map<JournalId, Lsn> prunes_;
+  // When the oldest applied-but-unrecorded (no-op) mutation was applied.
+  std::optional<uint64_t> unrecorded_since_;
+};
+
+Result<std::unique_ptr<CoordinatorDocument>> CoordinatorDocument::open(Options options) {
+  if (options.document_id.is_zero()) return Status::invalid_argument("CoordinatorDocument needs a document id");
+  if (!options.reducer) return Status::invalid_argument("CoordinatorDocument needs a reducer");
+  if (!options.env) return Status::invalid_argument("CoordinatorDocument needs an env");
+  SQLSYNC_ASSIGN_OR_RETURN(std::unique_ptr<DocumentDatabase> db,
+                           DocumentDatabase::open(options.document_id, "coordinator",
+                                                  std::make_unique<MemoryJournal>(options.document_id)));
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(db));
+  SQLSYNC_RETURN_IF_ERROR(impl->initialize());
+  return std::unique_ptr<CoordinatorDocument>(new CoordinatorDocument(std::move(impl)));
+}
+
+CoordinatorDocument::CoordinatorDocument(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CoordinatorDocument::~CoordinatorDocument() = default;
+
+JournalId CoordinatorDocument::document_id() const { return impl_->document_id(); }
+std::vector<Bytes> CoordinatorDocument::connect(ConnectionId connection) { return impl_->connect(connection); }
+Result<std::vector<Bytes>> CoordinatorDocument::receive(ConnectionId connection, ByteView message) {
+  return impl_->receive(connection, message);
+}
+void CoordinatorDocument::disconnect(ConnectionId connection) { impl_->disconnect(connection); }
+Result<std::vector<std::pair<CoordinatorDocument::ConnectionId, Bytes>>> CoordinatorDocument::poll() {
+  return impl_->poll();
+}
+Result<CoordinatorDocument::StepReport> CoordinatorDocument::step() { return impl_->step(); }
+bool CoordinatorDocument::has_work() const { return impl_->has_work(); }
+Status CoordinatorDocument::mutate_direct(const std::function<Status(Transaction&)>& change) {
+  return impl_->mutate_direct(change);
+}
+Result<QueryResult> CoordinatorDocument::query(std::string_view sql, std::span<const Value> params) {
+  return impl_->query(sql, params);
+}
+LsnRange CoordinatorDocument::storage_range() const { return impl_->storage_range(); }
+
+}  // namespace sqlsync

@@ -1,0 +1,298 @@
+// LocalDocument and CoordinatorDocument together, messages ferried by hand.
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <map>
+#include <memory>
+
+#include "base/memory_env.h"
+#include "sqlsync/coordinator_document.h"
+#include "sqlsync/local_document.h"
+
+namespace sqlsync {
+namespace {
+
+// Mutations are small commands: "add <text>", "incr", "rename <id> <text>",
+// "delete <id>", "fail", "noop".
+class NotesReducer final : public Reducer {
+ public:
+  Status reduce(Transaction& tx, ByteView mutation) override {
+    std::string text(as_text(mutation));
+    SQLSYNC_RETURN_IF_ERROR(tx.execute("CREATE TABLE IF NOT EXISTS notes(id INTEGER PRIMARY KEY, body TEXT)"));
+    SQLSYNC_RETURN_IF_ERROR(tx.execute("CREATE TABLE IF NOT EXISTS counter(id INTEGER PRIMARY KEY, value INTEGER)"));
+    if (text.rfind("add ", 0) == 0) {
+      Value body = text.substr(4);
+      return tx.execute("INSERT INTO notes(body) VALUES (?)", std::span<const Value>(&body, 1));
+    }
+    if (text == "incr") {
+      return tx.execute(
+          "INSERT INTO counter(id, value) VALUES (1, 1) ON CONFLICT(id) DO UPDATE SET value = value + 1");
+    }
+    if (text.rfind("rename ", 0) == 0) {
+      size_t space = text.find(' ', 7);
+      Value params[] = {int64_t{std::stoll(text.substr(7, space - 7))}, text.substr(space + 1)};
+      SQLSYNC_RETURN_IF_ERROR(tx.execute("UPDATE notes SET body = ?2 WHERE id = ?1", params));
+      if (tx.changes() == 0) return Status::rejected("no note " + text.substr(7, space - 7));
+      return Status::ok();
+    }
+    if (text.rfind("delete ", 0) == 0) {
+      Value id = int64_t{std::stoll(text.substr(7))};
+      return tx.execute("DELETE FROM notes WHERE id = ?", std::span<const Value>(&id, 1));
+    }
+    if (text == "noop") return tx.execute("UPDATE notes SET body = body WHERE id < 0");
+    return Status::rejected("unknown mutation '" + text + "'");
+  }
+};
+
+class DocumentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    env_ = std::make_unique<MemoryEnv>(42);
+    document_id_ = env_->new_journal_id();
+    reducer_ = std::make_shared<NotesReducer>();
+    auto coordinator = CoordinatorDocument::open({document_id_, reducer_, env_.get()});
+    ASSERT_TRUE(coordinator.is_ok()) << coordinator.status().to_string();
+    coordinator_ = std::move(coordinator).value();
+  }
+
+  LocalDocument& add_client() {
+    LocalDocument::Options options;
+    options.document_id = document_id_;
+    options.reducer = reducer_;
+    options.env = env_.get();
+    auto client = LocalDocument::open(options);
+    EXPECT_TRUE(client.is_ok()) << client.status().to_string();
+    clients_.push_back(std::move(client).value());
+    return *clients_.back();
+  }
+
+  void connect(size_t index) {
+    for (Bytes& message : clients_[index]->connect()) to_server_[index].push_back(std::move(message));
+    for (Bytes& message : coordinator_->connect(index)) to_client_[index].push_back(std::move(message));
+  }
+  void disconnect(size_t index) {
+    ASSERT_TRUE(clients_[index]->disconnect().is_ok());
+    coordinator_->disconnect(index);
+    to_server_[index].clear();
+    to_client_[index].clear();
+  }
+
+  // Delivers messages and steps the coordinator until nothing moves.
+  void run_until_quiet() {
+    for (int round = 0; round < 10000; ++round) {
+      bool moved = false;
+      for (size_t i = 0; i < clients_.size(); ++i) {
+        if (!clients_[i]->connected()) continue;
+        auto polled = clients_[i]->poll();
+        ASSERT_TRUE(polled.is_ok()) << polled.status().to_string();
+        for (Bytes& message : *polled) to_server_[i].push_back(std::move(message));
+        while (!to_server_[i].empty()) {
+          moved = true;
+          Bytes message = std::move(to_server_[i].front());
+          to_server_[i].pop_front();
+          auto replies = coordinator_->receive(i, message);
+          ASSERT_TRUE(replies.is_ok()) << replies.status().to_string();
+          for (Bytes& reply : *replies) to_client_[i].push_back(std::move(reply));
+        }
+      }
+      if (coordinator_->has_work()) {
+        moved = true;
+        auto report = coordinator_->step();
+        ASSERT_TRUE(report.is_ok()) << report.status().to_string();
+      }
+      auto outgoing = coordinator_->poll();
+      ASSERT_TRUE(outgoing.is_ok()) << outgoing.status().to_string();
+      for (auto& [connection, message] : *outgoing) to_client_[connection].push_back(std::move(message));
+      for (size_t i = 0; i < clients_.size(); ++i) {
+        while (!to_client_[i].empty()) {
+          moved = true;
+          Bytes message = std::move(to_client_[i].front());
+          to_client_[i].pop_front();
+          auto replies = clients_[i]->receive(message);
+          ASSERT_TRUE(replies.is_ok()) << replies.status().to_string();
+          for (Bytes& reply : *replies) to_server_[i].push_back(std::move(reply));
+        }
+      }
+      if (!moved) {
+        for (auto& client : clients_) ASSERT_TRUE(client->flush().is_ok());
+        return;
+      }
+    }
+    FAIL() << "did not quiesce";
+  }
+
+  static std::string notes(LocalDocument& doc) { return dump(doc.query("SELECT id, body FROM notes ORDER BY id")); }
+  std::string server_notes() { return dump(coordinator_->query("SELECT id, body FROM notes ORDER BY id")); }
+  static std::string dump(const Result<QueryResult>& result) {
+    if (!result.is_ok()) return result.status().to_string();
+    std::string out;
+    for (const Row& row : result->rows) {
+      for (const Value& value : row) out += value_to_string(value) + " ";
+      out += "\n";
+    }
+    return out;
+  }
+
+  std::unique_ptr<MemoryEnv> env_;
+  JournalId document_id_;
+  std::shared_ptr<NotesReducer> reducer_;
+  std::unique_ptr<CoordinatorDocument> coordinator_;
+  std::vector<std::unique_ptr<LocalDocument>> clients_;
+  std::map<size_t, std::deque<Bytes>> to_server_, to_client_;
+};
+
+Status mutate(LocalDocument& doc, std::string_view text) { return doc.mutate(as_bytes(text)); }
+
+TEST_F(DocumentTest, LocalMutationIsVisibleAtOnceAndAFailedOneKeepsNothing) {
+  LocalDocument& a = add_client();
+  ASSERT_TRUE(mutate(a, "add milk").is_ok());
+  EXPECT_EQ(notes(a), "1 'milk' \n");
+  EXPECT_EQ(a.pending_mutations(), 1u);
+
+  Status failed = mutate(a, "bogus");
+  EXPECT_EQ(failed.code(), StatusCode::kRejected);
+  EXPECT_EQ(a.pending_mutations(), 1u);
+  EXPECT_EQ(notes(a), "1 'milk' \n");
+}
+
+TEST_F(DocumentTest, ClientsConvergeThroughTheCoordinator) {
+  LocalDocument& a = add_client();
+  LocalDocument& b = add_client();
+  ASSERT_TRUE(mutate(a, "add milk").is_ok());
+  ASSERT_TRUE(mutate(b, "add eggs").is_ok());
+  connect(0);
+  connect(1);
+  run_until_quiet();
+  EXPECT_EQ(server_notes(), "1 'milk' \n2 'eggs' \n");
+  EXPECT_EQ(notes(a), server_notes());
+  EXPECT_EQ(notes(b), server_notes());
+  EXPECT_EQ(a.pending_mutations(), 0u);
+  EXPECT_EQ(b.pending_mutations(), 0u);
+}
+
+TEST_F(DocumentTest, ServerResultReplacesTheOptimisticOneAndRejectionsReachTheAuthor) {
+  LocalDocument& a = add_client();
+  LocalDocument& b = add_client();
+  std::vector<Rejection> rejected;
+  a.on_rejection([&](const Rejection& rejection) { rejected.push_back(rejection); });
+  ASSERT_TRUE(mutate(a, "add milk").is_ok());
+  connect(0);
+  connect(1);
+  run_until_quiet();
+  disconnect(0);
+
+  // A renames offline while B deletes the note and syncs first.
+  ASSERT_TRUE(mutate(a, "rename 1 oat milk").is_ok());
+  EXPECT_EQ(notes(a), "1 'oat milk' \n");
+  ASSERT_TRUE(mutate(b, "delete 1").is_ok());
+  run_until_quiet();
+  connect(0);
+  run_until_quiet();
+
+  EXPECT_EQ(notes(a), "");
+  EXPECT_EQ(notes(b), "");
+  ASSERT_EQ(rejected.size(), 1u);
+  EXPECT_EQ(rejected[0].timeline, a.timeline_id());
+  EXPECT_NE(rejected[0].message.find("no note 1"), std::string::npos) << rejected[0].message;
+  EXPECT_EQ(a.pending_mutations(), 0u);
+}
+
+TEST_F(DocumentTest, ConcurrentIncrementsAllCount) {
+  LocalDocument& a = add_client();
+  LocalDocument& b = add_client();
+  connect(0);
+  connect(1);
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(mutate(a, "incr").is_ok());
+    ASSERT_TRUE(mutate(b, "incr").is_ok());
+    if (i % 7 == 0) run_until_quiet();
+  }
+  run_until_quiet();
+  for (LocalDocument* doc : {&a, &b}) {
+    EXPECT_EQ(dump(doc->query("SELECT value FROM counter")), "200 \n");
+  }
+  EXPECT_EQ(dump(coordinator_->query("SELECT value FROM counter")), "200 \n");
+}
+
+TEST_F(DocumentTest, NoOpMutationWritesNoFrameUntilTheAcknowledgementIsDue) {
+  LocalDocument& a = add_client();
+  ASSERT_TRUE(mutate(a, "add milk").is_ok());
+  connect(0);
+  run_until_quiet();
+  LsnRange before = coordinator_->storage_range();
+
+  int refreshes = 0;
+  auto id = a.subscribe("SELECT body FROM notes", {}, [&](const Result<QueryResult>&) { ++refreshes; });
+  ASSERT_TRUE(id.is_ok());
+  EXPECT_EQ(refreshes, 1);
+  ASSERT_TRUE(mutate(a, "noop").is_ok());
+  EXPECT_EQ(refreshes, 1) << "a no-op mutation must not refresh queries";
+  run_until_quiet();
+  EXPECT_EQ(coordinator_->storage_range(), before) << "a no-op mutation must not produce a frame";
+  EXPECT_EQ(a.pending_mutations(), 1u);
+
+  env_->advance_micros(1'000'000);
+  run_until_quiet();
+  EXPECT_EQ(coordinator_->storage_range().next(), before.next() + 1);
+  EXPECT_EQ(a.pending_mutations(), 0u);
+}
+
+TEST_F(DocumentTest, SubscriptionsRefreshOnlyForTablesTheyRead) {
+  LocalDocument& a = add_client();
+  ASSERT_TRUE(mutate(a, "add milk").is_ok());
+  ASSERT_TRUE(mutate(a, "incr").is_ok());
+  std::vector<std::string> seen;
+  auto id = a.subscribe("SELECT body FROM notes ORDER BY id", {},
+                        [&](const Result<QueryResult>& result) { seen.push_back(dump(result)); });
+  ASSERT_TRUE(id.is_ok());
+  ASSERT_TRUE(mutate(a, "incr").is_ok());
+  EXPECT_EQ(seen.size(), 1u) << "counter changes must not refresh a notes query";
+  ASSERT_TRUE(mutate(a, "add eggs").is_ok());
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen.back(), "'milk' \n'eggs' \n");
+
+  // Server frames that change notes refresh it too.
+  LocalDocument& b = add_client();
+  connect(0);
+  connect(1);
+  ASSERT_TRUE(mutate(b, "add bread").is_ok());
+  run_until_quiet();
+  EXPECT_EQ(seen.back(), "'milk' \n'eggs' \n'bread' \n");
+  a.unsubscribe(*id);
+}
+
+TEST_F(DocumentTest, CorruptMessageIsRefusedAndChangesNothing) {
+  LocalDocument& a = add_client();
+  ASSERT_TRUE(mutate(a, "add milk").is_ok());
+  std::vector<Bytes> hello = coordinator_->connect(0);
+  a.connect();
+  ASSERT_FALSE(hello.empty());
+  Bytes corrupt = hello[0];
+  corrupt[corrupt.size() / 2] ^= 0x40;
+  auto result = a.receive(corrupt);
+  EXPECT_FALSE(result.is_ok());
+  auto truncated = a.receive(ByteView(hello[0]).first(hello[0].size() - 3));
+  EXPECT_FALSE(truncated.is_ok());
+  EXPECT_EQ(notes(a), "1 'milk' \n");
+  EXPECT_EQ(a.pending_mutations(), 1u);
+}
+
+TEST_F(DocumentTest, MutateDirectReachesClients) {
+  LocalDocument& a = add_client();
+  ASSERT_TRUE(coordinator_
+                  ->mutate_direct([](Transaction& tx) {
+                    return tx.execute("CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT)");
+                  })
+                  .is_ok());
+  ASSERT_TRUE(coordinator_
+                  ->mutate_direct([](Transaction& tx) {
+                    return tx.execute("INSERT INTO notes(body) VALUES ('from server')");
+                  })
+                  .is_ok());
+  connect(0);
+  run_until_quiet();
+  EXPECT_EQ(notes(a), "1 'from server' \n");
+}
+
+}  // namespace
+}  // namespace sqlsync

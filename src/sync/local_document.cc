@@ -1,0 +1,243 @@
+#include "sqlsync/local_document.h"
+
+#include <map>
+
+#include "storage/reactive_query.h"
+#include "sync/document_database.h"
+#include "sync/replication.h"
+
+namespace sqlsync {
+namespace {
+
+// Sends encoded messages; the protocol's structs never leave this file.
+std::vector<Bytes> encode_all(const std::vector<Message>& messages) {
+  std::vector<Bytes> out;
+  out.reserve(messages.size());
+  for (const Message& message : messages) out.push_back(encode_message(message));
+  return out;
+}
+
+Value blob(const JournalId& id) { return Bytes(id.view().begin(), id.view().end()); }
+
+}  // namespace
+
+class LocalDocument::Impl final : public ReplicationDestination {
+ public:
+  Impl(Options options, JournalId timeline_id, std::unique_ptr<DocumentDatabase> db)
+      : options_(std::move(options)), timeline_(timeline_id), db_(std::move(db)) {}
+
+  JournalId document_id() const { return options_.document_id; }
+  JournalId timeline_id() const { return timeline_.id(); }
+
+  Status mutate(ByteView mutation) {
+    SQLSYNC_RETURN_IF_ERROR(check_not_reentrant());
+    Status status = db_->in_transaction([&] { return options_.reducer->reduce(db_->writer(), mutation); });
+    if (!status.is_ok()) return status;
+    SQLSYNC_RETURN_IF_ERROR(timeline_.append(mutation));
+    refresh_subscriptions();
+    return Status::ok();
+  }
+
+  Result<QueryResult> query(std::string_view sql, std::span<const Value> params) {
+    return db_->reader().query(sql, params);
+  }
+
+  Result<SubscriptionId> subscribe(std::string sql, std::vector<Value> params, QueryCallback callback) {
+    SQLSYNC_RETURN_IF_ERROR(check_not_reentrant());
+    SubscriptionId id = ++last_subscription_id_;
+    Subscription& subscription =
+        subscriptions_.emplace(id, Subscription{ReactiveQuery(std::move(sql), std::move(params)), std::move(callback)})
+            .first->second;
+    Result<QueryResult> result = subscription.query.run(db_->reader());
+    subscription.callback(result);
+    return id;
+  }
+
+  void unsubscribe(SubscriptionId id) { subscriptions_.erase(id); }
+  void on_rejection(RejectionCallback callback) { on_rejection_ = std::move(callback); }
+
+  std::vector<Bytes> connect() {
+    session_ = std::make_unique<ReplicationSession>(
+        ReplicationSession::Options{},
+        [this](const JournalId& journal, const LsnRange&) -> Result<ReplicationDestination*> {
+          if (journal != options_.document_id) {
+            return Status::invalid_argument("coordinator offered journal " + journal.to_hex() +
+                                            " but this replica holds document " + options_.document_id.to_hex());
+          }
+          return static_cast<ReplicationDestination*>(this);
+        });
+    session_->add_source(&timeline_);
+    return encode_all(session_->start());
+  }
+
+  Result<std::vector<Bytes>> receive(ByteView bytes) {
+    SQLSYNC_RETURN_IF_ERROR(check_not_reentrant());
+    if (!session_) return Status::invalid_argument("received a message while disconnected");
+    SQLSYNC_ASSIGN_OR_RETURN(Message message, decode_message(bytes));
+    SQLSYNC_ASSIGN_OR_RETURN(std::vector<Message> replies, session_->handle(message));
+    if (db_->storage().has_invisible_frames() && !defer_rebase()) SQLSYNC_RETURN_IF_ERROR(rebase());
+    return encode_all(replies);
+  }
+
+  Result<std::vector<Bytes>> poll() {
+    if (!session_) return std::vector<Bytes>();
+    SQLSYNC_ASSIGN_OR_RETURN(std::vector<Message> messages, session_->poll());
+    return encode_all(messages);
+  }
+
+  Status disconnect() {
+    session_.reset();
+    return flush();
+  }
+  bool connected() const { return session_ != nullptr; }
+
+  Status flush() {
+    SQLSYNC_RETURN_IF_ERROR(check_not_reentrant());
+    if (!db_->storage().has_invisible_frames()) return Status::ok();
+    return rebase();
+  }
+
+  uint64_t pending_mutations() const { return timeline_.range().size(); }
+  LsnRange storage_range() { return db_->storage().log().range(); }
+
+  // ReplicationDestination: frames of the coordinator's storage log.
+  LsnRange range() override { return db_->storage().log().range(); }
+  Status write(Lsn lsn, ByteView entry, uint64_t) override {
+    SQLSYNC_RETURN_IF_ERROR(db_->storage().receive_frame(lsn, entry));
+    ++frames_since_rebase_;
+    return Status::ok();
+  }
+
+ private:
+  struct Subscription {
+    ReactiveQuery query;
+    QueryCallback callback;
+  };
+
+  // Callbacks run inside mutate/receive; calling back into the document from
+  // them would interleave two transactions.
+  Status check_not_reentrant() const {
+    if (in_callback_) return Status::busy("LocalDocument called from one of its own callbacks");
+    return Status::ok();
+  }
+
+  // The frames hint: while the coordinator says more frames are ready, wait
+  // for them (bounded) so a burst costs one rebase instead of one per frame.
+  bool defer_rebase() const {
+    return session_ && session_->expecting_more_frames() && frames_since_rebase_ < options_.max_deferred_frames;
+  }
+
+  // Moves to the newest server state and re-applies the mutations the
+  // coordinator has not applied yet (DESIGN section 3, step 6).
+  Status rebase() {
+    Storage& storage = db_->storage();
+    storage.reset();
+    SQLSYNC_RETURN_IF_ERROR(storage.make_visible());
+    frames_since_rebase_ = 0;
+
+    std::vector<Rejection> rejections;
+    SQLSYNC_ASSIGN_OR_RETURN(std::optional<Lsn> applied, db_->applied_lsn(timeline_.id()));
+    LsnRange pending = timeline_.range();
+    if (applied && !pending.is_empty() && *applied >= pending.first()) {
+      SQLSYNC_RETURN_IF_ERROR(collect_rejections(pending.first(), *applied, rejections));
+      SQLSYNC_RETURN_IF_ERROR(timeline_.drop_prefix(*applied));
+    }
+
+    // A pending mutation that fails now is rolled back alone and stays in the
+    // timeline: the coordinator's verdict decides its fate.
+    pending = timeline_.range();
+    if (!pending.is_empty()) {
+      SQLSYNC_RETURN_IF_ERROR(db_->in_transaction([&] {
+        return scan_journal(timeline_, pending, [&](Lsn, ByteView mutation) {
+          Status verdict;
+          return db_->apply_mutation(*options_.reducer, mutation, &verdict);
+        });
+      }));
+    }
+
+    refresh_subscriptions();
+    report(rejections);
+    return Status::ok();
+  }
+
+  Status collect_rejections(Lsn first, Lsn last, std::vector<Rejection>& out) {
+    static const std::string kSql = std::string("SELECT lsn, message FROM ") + kRejectionsTable +
+                                    " WHERE timeline = ?1 AND lsn BETWEEN ?2 AND ?3 ORDER BY lsn";
+    Value params[] = {blob(timeline_.id()), static_cast<int64_t>(first), static_cast<int64_t>(last)};
+    SQLSYNC_ASSIGN_OR_RETURN(QueryResult rows, db_->writer().query(kSql, params));
+    for (const Row& row : rows.rows) {
+      if (row.size() != 2 || !std::holds_alternative<int64_t>(row[0]) || !std::holds_alternative<std::string>(row[1])) {
+        return Status::corruption(std::string(kRejectionsTable) + " has a malformed row");
+      }
+      out.push_back(Rejection{timeline_.id(), static_cast<Lsn>(std::get<int64_t>(row[0])), std::get<std::string>(row[1])});
+    }
+    return Status::ok();
+  }
+
+  void report(const std::vector<Rejection>& rejections) {
+    if (!on_rejection_) return;
+    in_callback_ = true;
+    for (const Rejection& rejection : rejections) on_rejection_(rejection);
+    in_callback_ = false;
+  }
+
+  void refresh_subscriptions() {
+    Changes changes = db_->storage().take_changes();
+    if (changes.empty()) return;
+    in_callback_ = true;
+    for (auto& [id, subscription] : subscriptions_) {
+      if (!subscription.query.note_changes(changes)) continue;
+      Result<QueryResult> result = subscription.query.run(db_->reader());
+      subscription.callback(result);
+    }
+    in_callback_ = false;
+  }
+
+  Options options_;
+  MemoryJournal timeline_;
+  std::unique_ptr<DocumentDatabase> db_;
+  std::unique_ptr<ReplicationSession> session_;
+  uint32_t frames_since_rebase_ = 0;
+  std::map<SubscriptionId, Subscription> subscriptions_;
+  SubscriptionId last_subscription_id_ = 0;
+  RejectionCallback on_rejection_;
+  bool in_callback_ = false;
+};
+
+Result<std::unique_ptr<LocalDocument>> LocalDocument::open(Options options) {
+  if (options.document_id.is_zero()) return Status::invalid_argument("LocalDocument needs a document id");
+  if (!options.reducer) return Status::invalid_argument("LocalDocument needs a reducer");
+  if (!options.env) return Status::invalid_argument("LocalDocument needs an env");
+  JournalId timeline_id = options.timeline_id.is_zero() ? options.env->new_journal_id() : options.timeline_id;
+  SQLSYNC_ASSIGN_OR_RETURN(
+      std::unique_ptr<DocumentDatabase> db,
+      DocumentDatabase::open(options.document_id, "local", std::make_unique<MemoryJournal>(options.document_id)));
+  auto impl = std::make_unique<Impl>(std::move(options), timeline_id, std::move(db));
+  return std::unique_ptr<LocalDocument>(new LocalDocument(std::move(impl)));
+}
+
+LocalDocument::LocalDocument(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+LocalDocument::~LocalDocument() = default;
+
+JournalId LocalDocument::document_id() const { return impl_->document_id(); }
+JournalId LocalDocument::timeline_id() const { return impl_->timeline_id(); }
+Status LocalDocument::mutate(ByteView mutation) { return impl_->mutate(mutation); }
+Result<QueryResult> LocalDocument::query(std::string_view sql, std::span<const Value> params) {
+  return impl_->query(sql, params);
+}
+Result<LocalDocument::SubscriptionId> LocalDocument::subscribe(std::string sql, std::vector<Value> params,
+                                                               QueryCallback callback) {
+  return impl_->subscribe(std::move(sql), std::move(params), std::move(callback));
+}
+void LocalDocument::unsubscribe(SubscriptionId id) { impl_->unsubscribe(id); }
+void LocalDocument::on_rejection(RejectionCallback callback) { impl_->on_rejection(std::move(callback)); }
+std::vector<Bytes> LocalDocument::connect() { return impl_->connect(); }
+Result<std::vector<Bytes>> LocalDocument::receive(ByteView message) { return impl_->receive(message); }
+Result<std::vector<Bytes>> LocalDocument::poll() { return impl_->poll(); }
+Status LocalDocument::disconnect() { return impl_->disconnect(); }
+bool LocalDocument::connected() const { return impl_->connected(); }
+Status LocalDocument::flush() { return impl_->flush(); }
+uint64_t LocalDocument::pending_mutations() const { return impl_->pending_mutations(); }
+LsnRange LocalDocument::storage_range() const { return impl_->storage_range(); }
+
+}  // namespace sqlsync

@@ -39,9 +39,11 @@ struct FrameMessage {
 
 using Message = std::variant<RangeRequest, RangeReply, FrameMessage>;
 
+// A FrameMessage's data must not exceed kMaxFrameBytes.
 Bytes encode_message(const Message& message);
-// InvalidArgument for truncated or malformed input (bad version, type, range,
-// length), Corruption for a checksum mismatch. Never reads past `bytes`.
+// Unsupported for another protocol version, Corruption for a checksum
+// mismatch, InvalidArgument for truncated or malformed input (type, range,
+// length, trailing bytes). Never reads past `bytes`.
 Result<Message> decode_message(ByteView bytes);
 
 // "Frame(j=0a1b..., lsn=4, remaining=2, 4128 bytes)" for logs and errors.

@@ -37,7 +37,10 @@ class ReplicationDestination {
 class ReplicationSession {
  public:
   struct Options {
-    uint32_t window = 64;  // unacknowledged frames in flight per journal
+    // Unacknowledged frames in flight per journal (0 counts as 1). Both
+    // peers must use the same window: the receiver acknowledges every
+    // window / 2 frames.
+    uint32_t window = 64;
   };
   // Resolves the destination for a journal the peer announces with a
   // RangeRequest (called once per journal per session); an error refuses it.
@@ -47,7 +50,8 @@ class ReplicationSession {
   ReplicationSession(Options options, ResolveDestination resolve);
 
   // Registers a journal this side sends; `source` must outlive the session.
-  // If the session has started, returns the RangeRequest to send.
+  // If the session has started, returns the RangeRequest to send. Adding a
+  // journal id again only replaces the pointer (and sends nothing).
   std::vector<Message> add_source(Journal* source);
   // The first messages of a connection: a RangeRequest per source.
   std::vector<Message> start();

@@ -1,0 +1,584 @@
+// The C ABI of the browser core (docs/wasm-abi.md): JavaScript drives local
+// and coordinator documents through integer handles, passes bytes and text in
+// through the module's heap, and reads results back as JSON text or from a
+// per-document outbox of protocol messages.
+//
+// Conventions every exported function follows:
+// - Functions returning int32_t return -1 on failure, >= 0 on success.
+//   Functions returning text return nullptr on failure.
+// - Every call first clears the last error; a failing call sets it, so
+//   sqlsync_last_error() describes the most recent call only.
+// - Returned text lives in one module-wide buffer: it is valid until the next
+//   call that returns text. Copy it (UTF8ToString) at once.
+// - No exception is thrown or caught: emscripten builds abort on throw, so
+//   JSON is parsed with exceptions off and dumped with invalid UTF-8 replaced.
+#include <emscripten/emscripten.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sim/todo_reducer.h"
+#include "sqlsync/coordinator_document.h"
+#include "sqlsync/env.h"
+#include "sqlsync/local_document.h"
+#include "sqlsync/reducer.h"
+#include "sqlsync/status.h"
+#include "sqlsync/types.h"
+
+namespace sqlsync {
+namespace {
+
+using Json = nlohmann::json;
+
+// Called (from inside the call that refreshed it) when a subscription has a
+// new result: (document handle, subscription id).
+using SubscriptionNotify = void (*)(int32_t, int32_t);
+
+struct Subscription {
+  LocalDocument::SubscriptionId core_id = 0;
+  int32_t version = 0;      // bumped on every refresh
+  std::string result_json;  // the latest result, or {"error": "..."}
+};
+
+struct OutgoingMessage {
+  int32_t connection;  // 0 for a local document
+  Bytes bytes;
+};
+
+// Exactly one of `local` and `coordinator` is set. The documents are
+// declared last so they are destroyed first: their callbacks point into
+// `rejections` and `subscriptions`.
+struct Handle {
+  std::vector<OutgoingMessage> outbox;
+  std::vector<Rejection> rejections;  // not yet taken by JS
+  std::map<int32_t, std::unique_ptr<Subscription>> subscriptions;
+  int32_t next_subscription = 1;
+  std::unique_ptr<LocalDocument> local;
+  std::unique_ptr<CoordinatorDocument> coordinator;
+};
+
+struct ModuleState {
+  std::map<int32_t, std::unique_ptr<Handle>> handles;
+  int32_t next_handle = 1;
+  Status last_error;
+  std::string last_error_text;
+  std::string text;  // the most recently returned text
+  SubscriptionNotify notify = nullptr;
+};
+
+ModuleState& state() {
+  static ModuleState* module_state = new ModuleState();  // lives as long as the module
+  return *module_state;
+}
+
+void begin_call() {
+  state().last_error = Status::ok();
+  state().last_error_text.clear();
+}
+
+void record_error(const Status& status) {
+  state().last_error = status;
+  state().last_error_text = status.to_string();
+}
+
+// Runs `body` (returning Result<int32_t>) under the int32_t convention.
+template <typename Body>
+int32_t int_call(Body&& body) {
+  begin_call();
+  Result<int32_t> result = body();
+  if (!result.is_ok()) {
+    record_error(result.status());
+    return -1;
+  }
+  return *result;
+}
+
+// Runs `body` (returning Result<std::string>) under the text convention.
+template <typename Body>
+const char* text_call(Body&& body) {
+  begin_call();
+  Result<std::string> result = body();
+  if (!result.is_ok()) {
+    record_error(result.status());
+    return nullptr;
+  }
+  state().text = std::move(result).value();
+  return state().text.c_str();
+}
+
+std::string dump(const Json& json) { return json.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+std::string_view text_arg(const char* text) { return text == nullptr ? std::string_view() : std::string_view(text); }
+
+ByteView bytes_arg(const uint8_t* data, size_t size) {
+  return data == nullptr ? ByteView() : ByteView(data, size);
+}
+
+Result<Handle*> find_handle(int32_t handle) {
+  auto it = state().handles.find(handle);
+  if (it == state().handles.end()) {
+    return Status::invalid_argument("no open document with handle " + std::to_string(handle));
+  }
+  return it->second.get();
+}
+
+Result<Handle*> find_local(int32_t handle) {
+  SQLSYNC_ASSIGN_OR_RETURN(Handle * found, find_handle(handle));
+  if (!found->local) {
+    return Status::invalid_argument("handle " + std::to_string(handle) + " is a coordinator document, not a local one");
+  }
+  return found;
+}
+
+Result<Handle*> find_coordinator(int32_t handle) {
+  SQLSYNC_ASSIGN_OR_RETURN(Handle * found, find_handle(handle));
+  if (!found->coordinator) {
+    return Status::invalid_argument("handle " + std::to_string(handle) + " is a local document, not a coordinator");
+  }
+  return found;
+}
+
+Result<const OutgoingMessage*> find_message(int32_t handle, int32_t index) {
+  SQLSYNC_ASSIGN_OR_RETURN(Handle * found, find_handle(handle));
+  if (index < 0 || static_cast<size_t>(index) >= found->outbox.size()) {
+    return Status::invalid_argument("outbox of handle " + std::to_string(handle) + " has no message " +
+                                    std::to_string(index) + " (it holds " + std::to_string(found->outbox.size()) +
+                                    ")");
+  }
+  return &found->outbox[static_cast<size_t>(index)];
+}
+
+Result<Subscription*> find_subscription(Handle& found, int32_t handle, int32_t subscription) {
+  auto it = found.subscriptions.find(subscription);
+  if (it == found.subscriptions.end()) {
+    return Status::invalid_argument("document " + std::to_string(handle) + " has no subscription " +
+                                    std::to_string(subscription));
+  }
+  return it->second.get();
+}
+
+Result<CoordinatorDocument::ConnectionId> connection_arg(int32_t connection) {
+  if (connection <= 0) {
+    return Status::invalid_argument("connection ids must be positive, got " + std::to_string(connection));
+  }
+  return static_cast<CoordinatorDocument::ConnectionId>(connection);
+}
+
+// The reducers compiled into this module, by name.
+Result<std::shared_ptr<Reducer>> make_reducer(std::string_view name) {
+  if (name == "todo") return std::shared_ptr<Reducer>(std::make_shared<TodoReducer>());
+  return Status::not_found("unknown reducer '" + std::string(name) + "' (this module has: todo)");
+}
+
+Result<JournalId> journal_id_arg(const char* hex, std::string_view what) {
+  Result<JournalId> id = JournalId::from_hex(text_arg(hex));
+  if (!id.is_ok()) return id.status().with_context(std::string(what));
+  return id;
+}
+
+int32_t add_handle(std::unique_ptr<Handle> handle) {
+  int32_t id = state().next_handle++;
+  state().handles.emplace(id, std::move(handle));
+  return id;
+}
+
+Json value_to_json(const Value& value) {
+  switch (value.index()) {
+    case 0: return nullptr;
+    case 1: return std::get<int64_t>(value);
+    case 2: return std::get<double>(value);
+    case 3: return std::get<std::string>(value);
+    default: return Json{{"blob", std::get<Bytes>(value)}};
+  }
+}
+
+Json query_result_to_json(const QueryResult& result) {
+  Json rows = Json::array();
+  for (const Row& row : result.rows) {
+    Json cells = Json::array();
+    for (const Value& value : row) cells.push_back(value_to_json(value));
+    rows.push_back(std::move(cells));
+  }
+  return Json{{"columns", result.columns}, {"rows", std::move(rows)}};
+}
+
+Json range_to_json(const LsnRange& range) { return Json{{"first", range.first()}, {"next", range.next()}}; }
+
+// One bound parameter from JSON: null, boolean (0/1), integer, real, string,
+// or {"blob": [byte, ...]}.
+Result<Value> value_from_json(const Json& json, size_t position) {
+  auto bad = [&](const std::string& why) {
+    return Status::invalid_argument("query parameter " + std::to_string(position + 1) + " " + why + ": " +
+                                    dump(json));
+  };
+  if (json.is_null()) return Value();
+  if (json.is_boolean()) return Value(int64_t{json.get<bool>() ? 1 : 0});
+  if (json.is_number_unsigned()) {
+    uint64_t number = json.get<uint64_t>();
+    if (number > static_cast<uint64_t>(INT64_MAX)) return bad("does not fit a 64-bit signed integer");
+    return Value(static_cast<int64_t>(number));
+  }
+  if (json.is_number_integer()) return Value(json.get<int64_t>());
+  if (json.is_number_float()) return Value(json.get<double>());
+  if (json.is_string()) return Value(json.get<std::string>());
+  if (json.is_object() && json.size() == 1 && json.contains("blob") && json["blob"].is_array()) {
+    Bytes bytes;
+    for (const Json& byte : json["blob"]) {
+      if (!byte.is_number_unsigned() || byte.get<uint64_t>() > 255) return bad("has a blob byte outside 0..255");
+      bytes.push_back(static_cast<uint8_t>(byte.get<uint64_t>()));
+    }
+    return Value(std::move(bytes));
+  }
+  return bad("is not null, a boolean, a number, a string or {\"blob\": [bytes]}");
+}
+
+// `text` is a JSON array of parameters, or null/empty for none.
+Result<std::vector<Value>> params_from_json(const char* text) {
+  std::string_view view = text_arg(text);
+  if (view.empty()) return std::vector<Value>();
+  Json json = Json::parse(view, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded() || !json.is_array()) {
+    return Status::invalid_argument("query parameters must be a JSON array, got '" + std::string(view) + "'");
+  }
+  std::vector<Value> params;
+  for (size_t i = 0; i < json.size(); ++i) {
+    SQLSYNC_ASSIGN_OR_RETURN(Value value, value_from_json(json[i], i));
+    params.push_back(std::move(value));
+  }
+  return params;
+}
+
+int32_t append_outbox(Handle& handle, std::vector<Bytes> messages) {
+  for (Bytes& bytes : messages) handle.outbox.push_back({0, std::move(bytes)});
+  return static_cast<int32_t>(handle.outbox.size());
+}
+
+int32_t append_outbox(Handle& handle, std::vector<std::pair<CoordinatorDocument::ConnectionId, Bytes>> messages) {
+  for (auto& [connection, bytes] : messages) {
+    handle.outbox.push_back({static_cast<int32_t>(connection), std::move(bytes)});
+  }
+  return static_cast<int32_t>(handle.outbox.size());
+}
+
+Result<int32_t> zero_or_error(const Status& status) {
+  if (!status.is_ok()) return status;
+  return 0;
+}
+
+}  // namespace
+}  // namespace sqlsync
+
+using sqlsync::Handle;
+using sqlsync::Result;
+using sqlsync::Status;
+
+extern "C" {
+
+// ---- Errors ----
+
+EMSCRIPTEN_KEEPALIVE const char* sqlsync_last_error() { return sqlsync::state().last_error_text.c_str(); }
+
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_last_error_code() {
+  return static_cast<int32_t>(sqlsync::state().last_error.code());
+}
+
+// ---- Documents of either kind ----
+
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_close(int32_t handle) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    SQLSYNC_RETURN_IF_ERROR(sqlsync::find_handle(handle).status());
+    sqlsync::state().handles.erase(handle);
+    return 0;
+  });
+}
+
+EMSCRIPTEN_KEEPALIVE const char* sqlsync_query(int32_t handle, const char* sql, const char* params_json) {
+  return sqlsync::text_call([&]() -> Result<std::string> {
+    SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_handle(handle));
+    SQLSYNC_ASSIGN_OR_RETURN(std::vector<sqlsync::Value> params, sqlsync::params_from_json(params_json));
+    std::string_view text = sqlsync::text_arg(sql);
+    SQLSYNC_ASSIGN_OR_RETURN(sqlsync::QueryResult result, found->local ? found->local->query(text, params)
+                                                                       : found->coordinator->query(text, params));
+    return sqlsync::dump(sqlsync::query_result_to_json(result));
+  });
+}
+
+// ---- Outbox: protocol messages waiting to be sent ----
+
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_outbox_count(int32_t handle) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_handle(handle));
+    return static_cast<int32_t>(found->outbox.size());
+  });
+}
+
+EMSCRIPTEN_KEEPALIVE const uint8_t* sqlsync_outbox_data(int32_t handle, int32_t index) {
+  sqlsync::begin_call();
+  Result<const sqlsync::OutgoingMessage*> message = sqlsync::find_message(handle, index);
+  if (!message.is_ok()) {
+    sqlsync::record_error(message.status());
+    return nullptr;
+  }
+  return (*message)->bytes.data();
+}
+
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_outbox_size(int32_t handle, int32_t index) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    SQLSYNC_ASSIGN_OR_RETURN(const sqlsync::OutgoingMessage* message, sqlsync::find_message(handle, index));
+    return static_cast<int32_t>(message->bytes.size());
+  });
+}
+
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_outbox_connection(int32_t handle, int32_t index) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    SQLSYNC_ASSIGN_OR_RETURN(const sqlsync::OutgoingMessage* message, sqlsync::find_message(handle, index));
+    return message->connection;
+  });
+}
+
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_outbox_clear(int32_t handle) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_handle(handle));
+    found->outbox.clear();
+    return 0;
+  });
+}
+
+// ---- Local documents ----
+
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_local_open(const char* document_id_hex, const char* timeline_id_hex,
+                                                const char* reducer) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    sqlsync::LocalDocument::Options options;
+    SQLSYNC_ASSIGN_OR_RETURN(options.document_id, sqlsync::journal_id_arg(document_id_hex, "document id"));
+    if (!sqlsync::text_arg(timeline_id_hex).empty()) {
+      SQLSYNC_ASSIGN_OR_RETURN(options.timeline_id, sqlsync::journal_id_arg(timeline_id_hex, "timeline id"));
+    }
+    SQLSYNC_ASSIGN_OR_RETURN(options.reducer, sqlsync::make_reducer(sqlsync::text_arg(reducer)));
+    options.env = sqlsync::Env::posix();
+    auto handle = std::make_unique<Handle>();
+    SQLSYNC_ASSIGN_OR_RETURN(handle->local, sqlsync::LocalDocument::open(std::move(options)));
+    std::vector<sqlsync::Rejection>* rejections = &handle->rejections;
+    handle->local->on_rejection(
+        [rejections](const sqlsync::Rejection& rejection) { rejections->push_back(rejection); });
+    return sqlsync::add_handle(std::move(handle));
+  });
+}
+
+// `mutation` is `size` bytes handed to the reducer as is (JSON text for todo).
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_local_mutate(int32_t handle, const uint8_t* mutation, size_t size) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_local(handle));
+    return sqlsync::zero_or_error(found->local->mutate(sqlsync::bytes_arg(mutation, size)));
+  });
+}
+
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_local_connect(int32_t handle) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_local(handle));
+    return sqlsync::append_outbox(*found, found->local->connect());
+  });
+}
+
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_local_receive(int32_t handle, const uint8_t* message, size_t size) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_local(handle));
+    SQLSYNC_ASSIGN_OR_RETURN(auto replies, found->local->receive(sqlsync::bytes_arg(message, size)));
+    return sqlsync::append_outbox(*found, std::move(replies));
+  });
+}
+
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_local_poll(int32_t handle) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_local(handle));
+    SQLSYNC_ASSIGN_OR_RETURN(auto messages, found->local->poll());
+    return sqlsync::append_outbox(*found, std::move(messages));
+  });
+}
+
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_local_disconnect(int32_t handle) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_local(handle));
+    return sqlsync::zero_or_error(found->local->disconnect());
+  });
+}
+
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_local_flush(int32_t handle) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_local(handle));
+    return sqlsync::zero_or_error(found->local->flush());
+  });
+}
+
+EMSCRIPTEN_KEEPALIVE const char* sqlsync_local_info(int32_t handle) {
+  return sqlsync::text_call([&]() -> Result<std::string> {
+    SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_local(handle));
+    const sqlsync::LocalDocument& document = *found->local;
+    return sqlsync::dump(sqlsync::Json{{"document_id", document.document_id().to_hex()},
+                                       {"timeline_id", document.timeline_id().to_hex()},
+                                       {"connected", document.connected()},
+                                       {"pending_mutations", document.pending_mutations()},
+                                       {"storage_range", sqlsync::range_to_json(document.storage_range())}});
+  });
+}
+
+// Rejections reported since the last call, oldest first, as
+// [{"timeline": hex, "lsn": n, "message": text}]; taking them clears them.
+EMSCRIPTEN_KEEPALIVE const char* sqlsync_local_take_rejections(int32_t handle) {
+  return sqlsync::text_call([&]() -> Result<std::string> {
+    SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_local(handle));
+    sqlsync::Json list = sqlsync::Json::array();
+    for (const sqlsync::Rejection& rejection : found->rejections) {
+      list.push_back({{"timeline", rejection.timeline.to_hex()},
+                      {"lsn", rejection.lsn},
+                      {"message", rejection.message}});
+    }
+    found->rejections.clear();
+    return sqlsync::dump(list);
+  });
+}
+
+// ---- Subscriptions (local documents) ----
+
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_set_subscription_notify(sqlsync::SubscriptionNotify notify) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    sqlsync::state().notify = notify;
+    return 0;
+  });
+}
+
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_local_subscribe(int32_t handle, const char* sql, const char* params_json) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_local(handle));
+    SQLSYNC_ASSIGN_OR_RETURN(std::vector<sqlsync::Value> params, sqlsync::params_from_json(params_json));
+    int32_t id = found->next_subscription++;
+    sqlsync::Subscription* subscription =
+        found->subscriptions.emplace(id, std::make_unique<sqlsync::Subscription>()).first->second.get();
+    auto callback = [handle, id, subscription](const Result<sqlsync::QueryResult>& result) {
+      subscription->result_json = result.is_ok()
+                                      ? sqlsync::dump(sqlsync::query_result_to_json(*result))
+                                      : sqlsync::dump(sqlsync::Json{{"error", result.status().to_string()}});
+      ++subscription->version;
+      if (sqlsync::state().notify != nullptr) sqlsync::state().notify(handle, id);
+    };
+    Result<sqlsync::LocalDocument::SubscriptionId> core_id =
+        found->local->subscribe(std::string(sqlsync::text_arg(sql)), std::move(params), std::move(callback));
+    if (!core_id.is_ok()) {
+      found->subscriptions.erase(id);
+      return core_id.status();
+    }
+    subscription->core_id = *core_id;
+    return id;
+  });
+}
+
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_local_unsubscribe(int32_t handle, int32_t subscription) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_local(handle));
+    SQLSYNC_ASSIGN_OR_RETURN(sqlsync::Subscription * found_subscription,
+                             sqlsync::find_subscription(*found, handle, subscription));
+    found->local->unsubscribe(found_subscription->core_id);
+    found->subscriptions.erase(subscription);
+    return 0;
+  });
+}
+
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_subscription_version(int32_t handle, int32_t subscription) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_local(handle));
+    SQLSYNC_ASSIGN_OR_RETURN(sqlsync::Subscription * found_subscription,
+                             sqlsync::find_subscription(*found, handle, subscription));
+    return found_subscription->version;
+  });
+}
+
+EMSCRIPTEN_KEEPALIVE const char* sqlsync_subscription_result(int32_t handle, int32_t subscription) {
+  return sqlsync::text_call([&]() -> Result<std::string> {
+    SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_local(handle));
+    SQLSYNC_ASSIGN_OR_RETURN(sqlsync::Subscription * found_subscription,
+                             sqlsync::find_subscription(*found, handle, subscription));
+    return found_subscription->result_json;
+  });
+}
+
+// ---- Coordinator documents ----
+
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_coordinator_open(const char* document_id_hex, const char* reducer) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    sqlsync::CoordinatorDocument::Options options;
+    SQLSYNC_ASSIGN_OR_RETURN(options.document_id, sqlsync::journal_id_arg(document_id_hex, "document id"));
+    SQLSYNC_ASSIGN_OR_RETURN(options.reducer, sqlsync::make_reducer(sqlsync::text_arg(reducer)));
+    options.env = sqlsync::Env::posix();
+    auto handle = std::make_unique<Handle>();
+    SQLSYNC_ASSIGN_OR_RETURN(handle->coordinator, sqlsync::CoordinatorDocument::open(std::move(options)));
+    return sqlsync::add_handle(std::move(handle));
+  });
+}
+
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_coordinator_connect(int32_t handle, int32_t connection) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_coordinator(handle));
+    SQLSYNC_ASSIGN_OR_RETURN(auto id, sqlsync::connection_arg(connection));
+    std::vector<std::pair<sqlsync::CoordinatorDocument::ConnectionId, sqlsync::Bytes>> addressed;
+    for (sqlsync::Bytes& bytes : found->coordinator->connect(id)) addressed.emplace_back(id, std::move(bytes));
+    return sqlsync::append_outbox(*found, std::move(addressed));
+  });
+}
+
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_coordinator_receive(int32_t handle, int32_t connection, const uint8_t* message,
+                                                         size_t size) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_coordinator(handle));
+    SQLSYNC_ASSIGN_OR_RETURN(auto id, sqlsync::connection_arg(connection));
+    SQLSYNC_ASSIGN_OR_RETURN(auto replies, found->coordinator->receive(id, sqlsync::bytes_arg(message, size)));
+    std::vector<std::pair<sqlsync::CoordinatorDocument::ConnectionId, sqlsync::Bytes>> addressed;
+    for (sqlsync::Bytes& bytes : replies) addressed.emplace_back(id, std::move(bytes));
+    return sqlsync::append_outbox(*found, std::move(addressed));
+  });
+}
+
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_coordinator_disconnect(int32_t handle, int32_t connection) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_coordinator(handle));
+    SQLSYNC_ASSIGN_OR_RETURN(auto id, sqlsync::connection_arg(connection));
+    found->coordinator->disconnect(id);
+    return 0;
+  });
+}
+
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_coordinator_poll(int32_t handle) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_coordinator(handle));
+    SQLSYNC_ASSIGN_OR_RETURN(auto messages, found->coordinator->poll());
+    return sqlsync::append_outbox(*found, std::move(messages));
+  });
+}
+
+// {"applied": n, "rejected": n, "committed_frame": bool}
+EMSCRIPTEN_KEEPALIVE const char* sqlsync_coordinator_step(int32_t handle) {
+  return sqlsync::text_call([&]() -> Result<std::string> {
+    SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_coordinator(handle));
+    SQLSYNC_ASSIGN_OR_RETURN(auto report, found->coordinator->step());
+    return sqlsync::dump(sqlsync::Json{{"applied", report.applied},
+                                       {"rejected", report.rejected},
+                                       {"committed_frame", report.committed_frame}});
+  });
+}
+
+EMSCRIPTEN_KEEPALIVE const char* sqlsync_coordinator_info(int32_t handle) {
+  return sqlsync::text_call([&]() -> Result<std::string> {
+    SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_coordinator(handle));
+    const sqlsync::CoordinatorDocument& document = *found->coordinator;
+    return sqlsync::dump(sqlsync::Json{{"document_id", document.document_id().to_hex()},
+                                       {"has_work", document.has_work()},
+                                       {"storage_range", sqlsync::range_to_json(document.storage_range())}});
+  });
+}
+
+}  // extern "C"
