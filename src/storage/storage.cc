@@ -140,7 +140,17 @@ Status Storage::write(uint64_t offset, ByteView data) {
   const uint32_t page_no = static_cast<uint32_t>(page_index + 1);
   ++write_count_;
   changed_pages_.insert(page_no);
-  auto page = std::make_shared<Page>();
+  // A pending page that nothing else shares (no frame, no snapshot) is
+  // rewritten in place: a mutation rewrites the same few pages, and this
+  // keeps allocation off that path. Pending pages are created mutable here.
+  if (page_no > pending_pages_) grow(page_no);
+  std::shared_ptr<Page> page;
+  auto pending = pending_.find(page_no);
+  if (pending != pending_.end() && pending->second.use_count() == 1) {
+    page = std::const_pointer_cast<Page>(pending->second);
+  } else {
+    page = std::make_shared<Page>();
+  }
   std::memcpy(page->data(), data.data(), kPageSize);
   if (page_no == 1) {
     // SQLite writes counter + 1 on each commit and the old value when it
@@ -150,14 +160,14 @@ Status Storage::write(uint64_t offset, ByteView data) {
     largest_presented_cookie_ = std::max(largest_presented_cookie_, cookie);
     store_big_endian32(page->data() + kSchemaCookieOffset, cookie - schema_cookie_offset_);
   }
-  if (page_no > pending_pages_) grow(page_no);
   // Rolling back, SQLite writes original pages back: those are not pending.
   if (page_no <= visible_.size() && visible_[page_no - 1] != nullptr &&
       same_content(page_no, *visible_[page_no - 1], *page)) {
-    pending_.erase(page_no);
+    if (pending != pending_.end()) pending_.erase(pending);
     return Status::ok();
   }
-  pending_[page_no] = std::move(page);
+  if (pending == pending_.end()) pending_.emplace(page_no, std::move(page));
+  else pending->second = std::move(page);
   return Status::ok();
 }
 

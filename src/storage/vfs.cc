@@ -430,7 +430,7 @@ Result<StorageConnections> open_storage_connections(const VfsBinding& binding) {
   const std::string settings = "PRAGMA journal_mode=MEMORY; PRAGMA page_size=" + std::to_string(kPageSize) +
                                "; BEGIN; PRAGMA auto_vacuum=INCREMENTAL; ROLLBACK;"
                                " PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY;"
-                               " PRAGMA cache_size=-8192;";
+                               " PRAGMA cache_size=-8192; PRAGMA cache_spill=OFF;";
   SQLSYNC_RETURN_IF_ERROR(read_write.exec(settings));
   // A storage created elsewhere with other settings would break page
   // tracking (pointer maps) and the frame format (page size).

@@ -27,9 +27,10 @@ DocumentDatabase::~DocumentDatabase() {
 }
 
 Status DocumentDatabase::in_transaction(const std::function<Status()>& body) {
-  SQLSYNC_RETURN_IF_ERROR(writer().exec("BEGIN"));
+  // execute() reuses prepared statements: this runs once per mutation.
+  SQLSYNC_RETURN_IF_ERROR(writer().execute("BEGIN"));
   Status status = body();
-  if (status.is_ok()) status = writer().exec("COMMIT");
+  if (status.is_ok()) status = writer().execute("COMMIT");
   if (!status.is_ok()) {
     if (writer().in_transaction()) writer().exec("ROLLBACK").ignore();
   }
@@ -37,13 +38,13 @@ Status DocumentDatabase::in_transaction(const std::function<Status()>& body) {
 }
 
 Status DocumentDatabase::apply_mutation(Reducer& reducer, ByteView mutation, Status* verdict) {
-  SQLSYNC_RETURN_IF_ERROR(writer().exec("SAVEPOINT sqlsync_mutation"));
+  SQLSYNC_RETURN_IF_ERROR(writer().execute("SAVEPOINT sqlsync_mutation"));
   *verdict = reducer.reduce(writer(), mutation);
   if (!verdict->is_ok()) {
-    Status undo = writer().exec("ROLLBACK TO sqlsync_mutation");
+    Status undo = writer().execute("ROLLBACK TO sqlsync_mutation");
     if (!undo.is_ok()) return undo.with_context("undoing a failed mutation");
   }
-  return writer().exec("RELEASE sqlsync_mutation");
+  return writer().execute("RELEASE sqlsync_mutation");
 }
 
 Result<bool> DocumentDatabase::has_internal_tables() {
