@@ -24,16 +24,48 @@ class Transaction {
   virtual int64_t changes() = 0;
 };
 
-// Native C++ reducer (tests and embedded use; WASM and SQL reducers implement
-// the same interface). Must be deterministic in spirit: the same mutation on
-// the same state should give the same result on every replica.
+// Isolates the mutations of a batch from each other: the runtime implements
+// it with one SAVEPOINT per mutation.
+class MutationScope {
+ public:
+  virtual ~MutationScope() = default;
+  // Starts the next mutation of the batch.
+  virtual Status begin_mutation() = 0;
+  // Ends it: keeps its writes if `keep`, else undoes exactly its writes.
+  virtual Status end_mutation(bool keep) = 0;
+};
+
+// A reducer: native C++ (tests and embedded use), WASM (src/reducer/
+// wasm_reducer.h) or SQL (src/reducer/sql_reducer.h). Must be deterministic in
+// spirit: the same mutation on the same state should give the same result on
+// every replica. Called from one thread at a time.
 class Reducer {
  public:
   virtual ~Reducer() = default;
+
   // Applies one mutation. Returning a non-ok Status rejects it: the runtime
-  // rolls back everything it wrote (a savepoint per mutation), and neighbours
-  // in the same batch are unaffected.
+  // undoes everything it wrote (a savepoint per mutation).
   virtual Status reduce(Transaction& tx, ByteView mutation) = 0;
+
+  // Applies `mutations` in order and stores each one's verdict in
+  // `verdicts[i]` (same size). Every mutation must be bracketed by
+  // scope.begin_mutation() / scope.end_mutation(verdict.is_ok()), so one bad
+  // mutation never fails its neighbours. A non-ok return means the batch
+  // itself broke (scope or database failure): the runtime rolls back the
+  // whole transaction. The default calls reduce() once per mutation;
+  // reducers that cross a boundary per call (WASM) override it to cross once.
+  virtual Status reduce_batch(Transaction& tx, MutationScope& scope, std::span<const ByteView> mutations,
+                              std::span<Status> verdicts);
+
+  // The schema version this reducer's code expects; 0 means it has no
+  // migrations.
+  virtual uint32_t schema_version() const { return 0; }
+
+  // Migrates the document's schema from version `from` to `to`
+  // (from < to == schema_version()), inside a transaction the runtime owns. A
+  // brand-new document migrates from 0. An error aborts the migration and
+  // leaves the document at `from`.
+  virtual Status migrate(Transaction& tx, uint32_t from, uint32_t to);
 };
 
 }  // namespace sqlsync

@@ -53,6 +53,14 @@ class Database final : public Transaction {
   bool in_transaction() const;
   sqlite3* handle() { return db_; }
 
+  // While confined, the connection runs untrusted reducer code: it refuses
+  // (Rejected, with the reason) ATTACH/DETACH, transaction control
+  // (BEGIN/COMMIT/ROLLBACK/SAVEPOINT: the runtime owns transactions), PRAGMA
+  // with an argument, and any access to tables named __sqlsync_* (the
+  // runtime's bookkeeping). The runtime confines the read-write connection
+  // around every reducer call and lifts it for its own statements.
+  void set_confined(bool confined);
+
  private:
   explicit Database(sqlite3* db) : db_(db) {}
   // The cached prepared statement for `sql` (prepared on first use) with
