@@ -11,7 +11,7 @@ packages=(
   libxxhash-dev nlohmann-json3-dev
   libboost1.81-dev wabt
   emscripten nodejs
-  wasi-libc libc++-14-dev-wasm32 libc++abi-14-dev-wasm32 libclang-rt-14-dev-wasm32
+  clang-14 lld-14 wasi-libc libc++-14-dev-wasm32 libc++abi-14-dev-wasm32 libclang-rt-14-dev-wasm32
 )
 missing=()
 command -v npm >/dev/null || packages+=(npm)

@@ -57,6 +57,11 @@ class CoordinatorDocument {
   // True if step() has work (queued mutations or a due no-op acknowledgement).
   bool has_work() const;
 
+  // Replaces the reducer (an application update). If the new reducer's
+  // schema version is higher, its migrations run now in a frame of their own;
+  // if it is lower than the document's, Unsupported and nothing changes.
+  Status set_reducer(std::shared_ptr<Reducer> reducer);
+
   // A server-initiated change, in its own transaction and frame.
   Status mutate_direct(const std::function<Status(Transaction&)>& change);
   // Read-only query of the authoritative state.

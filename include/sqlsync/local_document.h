@@ -51,8 +51,14 @@ class LocalDocument {
 
   // Runs the reducer on `mutation` in one transaction. On success the
   // mutation joins the timeline (to be sent) and subscriptions refresh; on
-  // failure the error is returned and nothing is kept.
+  // failure the error is returned and nothing is kept. Unsupported while the
+  // document's schema is newer than the reducer (see set_reducer).
   Status mutate(ByteView mutation);
+  // Replaces the reducer (an application update without a reload). Runs its
+  // migrations locally if its schema version is higher than the document's;
+  // pending mutations are re-applied with it at the next rebase.
+  Status set_reducer(std::shared_ptr<Reducer> reducer);
+
   // Read-only query of the local state (pending mutations included).
   Result<QueryResult> query(std::string_view sql, std::span<const Value> params = {});
 

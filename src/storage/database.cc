@@ -26,12 +26,92 @@ constexpr const char* kSettingPragmas[] = {
     "journal_mode",   "page_count",  "page_size",    "schema_version", "user_version",
 };
 
+// The runtime's bookkeeping tables (and their indexes and triggers) are named
+// with this prefix; a confined connection may not touch them.
+constexpr std::string_view kInternalPrefix = "__sqlsync_";
+
 bool contains(std::span<const char* const> names, const char* name) {
   if (name == nullptr) return false;
   for (const char* candidate : names) {
     if (sqlite3_stricmp(candidate, name) == 0) return true;
   }
   return false;
+}
+
+// Whether PRAGMA `name` with `argument` (nullptr if none) only reads: it
+// describes or checks the schema, or reads a setting without changing it.
+bool pragma_only_reads(const char* name, const char* argument) {
+  return contains(kSchemaPragmas, name) || (argument == nullptr && contains(kSettingPragmas, name));
+}
+
+bool is_internal(const char* name) {
+  return name != nullptr &&
+         sqlite3_strnicmp(name, kInternalPrefix.data(), static_cast<int>(kInternalPrefix.size())) == 0;
+}
+
+std::string internal_access_denial(const char* name) {
+  return std::string("reducer may not access ") + name + " (tables named " + std::string(kInternalPrefix) +
+         "* belong to the sqlsync runtime)";
+}
+
+// Why a confined connection refuses `action` (arguments as SQLite passes them
+// to an authorizer), or "" if it allows it. SQLite's own schema updates (CREATE,
+// ALTER, DROP) reach the authorizer as writes to sqlite_master, so those are
+// allowed; direct writes to it need PRAGMA writable_schema, refused here.
+std::string confined_denial(int action, const char* arg1, const char* arg2) {
+  switch (action) {
+    case SQLITE_ATTACH:
+      return "reducer may not ATTACH a database";
+    case SQLITE_DETACH:
+      return "reducer may not DETACH a database";
+    case SQLITE_TRANSACTION:
+      // arg1 is BEGIN, COMMIT or ROLLBACK.
+      return std::string("reducer may not run ") + arg1 + ": the runtime owns the transaction";
+    case SQLITE_SAVEPOINT:
+      // arg2 is the savepoint's name.
+      return std::string("reducer may not create, release or roll back savepoint \"") + arg2 +
+             "\": the runtime owns the transaction";
+    case SQLITE_PRAGMA:
+      // arg1 is the pragma's name, arg2 its argument (nullptr if none).
+      if (pragma_only_reads(arg1, arg2)) return {};
+      if (arg2 != nullptr) return std::string("reducer may not set PRAGMA ") + arg1 + " (to " + arg2 + ")";
+      return std::string("reducer may not run PRAGMA ") + arg1 +
+             ": only PRAGMAs that read a setting or describe the schema are allowed";
+    case SQLITE_READ:
+    case SQLITE_INSERT:
+    case SQLITE_UPDATE:
+    case SQLITE_DELETE:
+    case SQLITE_CREATE_TABLE:
+    case SQLITE_CREATE_TEMP_TABLE:
+    case SQLITE_DROP_TABLE:
+    case SQLITE_DROP_TEMP_TABLE:
+    case SQLITE_CREATE_VIEW:
+    case SQLITE_CREATE_TEMP_VIEW:
+    case SQLITE_DROP_VIEW:
+    case SQLITE_DROP_TEMP_VIEW:
+    case SQLITE_CREATE_VTABLE:
+    case SQLITE_DROP_VTABLE:
+    case SQLITE_ANALYZE:
+    case SQLITE_REINDEX:
+      // arg1 names the table (the view; the index for REINDEX).
+      return is_internal(arg1) ? internal_access_denial(arg1) : std::string();
+    case SQLITE_CREATE_INDEX:
+    case SQLITE_CREATE_TEMP_INDEX:
+    case SQLITE_DROP_INDEX:
+    case SQLITE_DROP_TEMP_INDEX:
+    case SQLITE_CREATE_TRIGGER:
+    case SQLITE_CREATE_TEMP_TRIGGER:
+    case SQLITE_DROP_TRIGGER:
+    case SQLITE_DROP_TEMP_TRIGGER:
+      // arg1 names the index or trigger, arg2 its table.
+      if (is_internal(arg2)) return internal_access_denial(arg2);
+      return is_internal(arg1) ? internal_access_denial(arg1) : std::string();
+    case SQLITE_ALTER_TABLE:
+      // arg1 names the database, arg2 the table.
+      return is_internal(arg2) ? internal_access_denial(arg2) : std::string();
+    default:
+      return {};
+  }
 }
 
 // Authorizer of read-only connections. Transactions and savepoints are allowed
@@ -47,9 +127,7 @@ int authorize_read_only(void*, int action, const char* arg1, const char* arg2, c
       return SQLITE_OK;
     case SQLITE_PRAGMA:
       // arg1 is the pragma's name, arg2 its argument (nullptr if none).
-      if (contains(kSchemaPragmas, arg1)) return SQLITE_OK;
-      if (arg2 == nullptr && contains(kSettingPragmas, arg1)) return SQLITE_OK;
-      return SQLITE_DENY;
+      return pragma_only_reads(arg1, arg2) ? SQLITE_OK : SQLITE_DENY;
     default:
       return SQLITE_DENY;
   }
@@ -146,31 +224,61 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& name, const 
   if (access == Access::kReadOnly) {
     rc = sqlite3_set_authorizer(db, authorize_read_only, nullptr);
     if (rc != SQLITE_OK) return sqlite_status(db, rc, "cannot install the read-only authorizer", {});
+  } else {
+    rc = sqlite3_set_authorizer(db, authorize_confined, database.get());
+    if (rc != SQLITE_OK) return sqlite_status(db, rc, "cannot install the confinement authorizer", {});
   }
   return database;
 }
 
 Database::~Database() {
   for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+  for (auto& [sql, stmt] : confined_statements_) sqlite3_finalize(stmt);
   sqlite3_close_v2(db_);
+}
+
+int Database::authorize_confined(void* self, int action, const char* arg1, const char* arg2, const char*, const char*) {
+  auto* database = static_cast<Database*>(self);
+  if (!database->confined_) return SQLITE_OK;
+  std::string denial = confined_denial(action, arg1, arg2);
+  if (denial.empty()) return SQLITE_OK;
+  database->denial_ = std::move(denial);
+  return SQLITE_DENY;
+}
+
+void Database::set_confined(bool confined) {
+  confined_ = confined;
+  // Defensive mode also refuses what would corrupt the file behind the
+  // authorizer's back (writable_schema, journal_mode=OFF, ...).
+  sqlite3_db_config(db_, SQLITE_DBCONFIG_DEFENSIVE, confined ? 1 : 0, nullptr);
+}
+
+Status Database::error(int code, std::string_view what, std::string_view sql) {
+  std::string denial = std::move(denial_);
+  denial_.clear();
+  if ((code & 0xff) != SQLITE_AUTH || denial.empty()) return sqlite_status(db_, code, what, sql);
+  std::string message = std::string(what) + ": " + denial;
+  if (!sql.empty()) message += " in \"" + excerpt(sql) + "\"";
+  return Status::rejected(std::move(message));
 }
 
 Status Database::exec(std::string_view sql) {
   std::string text(sql);
   int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) return sqlite_status(db_, rc, "exec failed", sql);
+  if (rc != SQLITE_OK) return error(rc, "exec failed", sql);
   return Status::ok();
 }
 
 Result<sqlite3_stmt*> Database::prepare(std::string_view sql, std::span<const Value> params) {
   std::string key(sql);
+  auto& statements = confined_ ? confined_statements_ : statements_;
   sqlite3_stmt* stmt = nullptr;
-  if (auto it = statements_.find(key); it != statements_.end()) {
+  if (auto it = statements.find(key); it != statements.end()) {
     stmt = it->second;
   } else {
     const char* tail = nullptr;
     int rc = sqlite3_prepare_v3(db_, key.data(), static_cast<int>(key.size()), SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
-    if (rc != SQLITE_OK) return sqlite_status(db_, rc, "cannot prepare statement", sql);
+    if (rc != SQLITE_OK) return error(rc, "cannot prepare statement", sql);
     if (stmt == nullptr) return Status::invalid_argument("no SQL statement in \"" + excerpt(sql) + "\"");
     // Only whitespace, comments and semicolons may follow the statement.
     const char* end = key.data() + key.size();
@@ -186,11 +294,11 @@ Result<sqlite3_stmt*> Database::prepare(std::string_view sql, std::span<const Va
       }
       tail = next;
     }
-    if (statements_.size() >= kMaxCachedStatements) {
-      for (auto& [cached_sql, cached] : statements_) sqlite3_finalize(cached);
-      statements_.clear();
+    if (statements.size() >= kMaxCachedStatements) {
+      for (auto& [cached_sql, cached] : statements) sqlite3_finalize(cached);
+      statements.clear();
     }
-    statements_.emplace(std::move(key), stmt);
+    statements.emplace(std::move(key), stmt);
   }
 
   int expected = sqlite3_bind_parameter_count(stmt);
@@ -223,7 +331,7 @@ Result<sqlite3_stmt*> Database::prepare(std::string_view sql, std::span<const Va
         params[i]);
     if (rc != SQLITE_OK) {
       sqlite3_clear_bindings(stmt);
-      return sqlite_status(db_, rc, "cannot bind parameter " + std::to_string(index), sql);
+      return error(rc, "cannot bind parameter " + std::to_string(index), sql);
     }
   }
   return stmt;
@@ -235,7 +343,7 @@ Status Database::execute(std::string_view sql, std::span<const Value> params) {
   int rc;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
   }
-  if (rc != SQLITE_DONE) return sqlite_status(db_, rc, "statement failed", sql);
+  if (rc != SQLITE_DONE) return error(rc, "statement failed", sql);
   return Status::ok();
 }
 
@@ -256,7 +364,7 @@ Result<QueryResult> Database::query(std::string_view sql, std::span<const Value>
     for (int i = 0; i < columns; ++i) row.push_back(column_value(stmt, i));
     result.rows.push_back(std::move(row));
   }
-  if (rc != SQLITE_DONE) return sqlite_status(db_, rc, "query failed", sql);
+  if (rc != SQLITE_DONE) return error(rc, "query failed", sql);
   return result;
 }
 

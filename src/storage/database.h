@@ -55,10 +55,12 @@ class Database final : public Transaction {
 
   // While confined, the connection runs untrusted reducer code: it refuses
   // (Rejected, with the reason) ATTACH/DETACH, transaction control
-  // (BEGIN/COMMIT/ROLLBACK/SAVEPOINT: the runtime owns transactions), PRAGMA
-  // with an argument, and any access to tables named __sqlsync_* (the
-  // runtime's bookkeeping). The runtime confines the read-write connection
-  // around every reducer call and lifts it for its own statements.
+  // (BEGIN/COMMIT/ROLLBACK/SAVEPOINT: the runtime owns transactions), any
+  // PRAGMA a read-only connection could not run (so none that changes a
+  // setting), and any access to tables named __sqlsync_* in any case (the
+  // runtime's bookkeeping), also through triggers. The runtime confines the
+  // read-write connection around every reducer call and lifts it for its own
+  // statements. Only read-write connections can be confined.
   void set_confined(bool confined);
 
  private:
@@ -67,9 +69,22 @@ class Database final : public Transaction {
   // `params` bound. InvalidArgument unless `sql` is exactly one statement
   // with params.size() parameters. The caller resets it after use.
   Result<sqlite3_stmt*> prepare(std::string_view sql, std::span<const Value> params);
+  // sqlite_status(), except that a refusal of the confinement authorizer
+  // reports the authorizer's reason instead of SQLite's "not authorized".
+  Status error(int code, std::string_view what, std::string_view sql);
+  // The authorizer of read-write connections; `self` is the Database. Allows
+  // everything unless confined_, records the reason of a refusal in denial_.
+  static int authorize_confined(void* self, int action, const char* arg1, const char* arg2, const char* database,
+                                const char* trigger);
 
   sqlite3* db_;
+  bool confined_ = false;
+  std::string denial_;
+  // SQLite authorizes a statement when it prepares it, so statements prepared
+  // while confined are cached apart: one the runtime prepared unconfined must
+  // never run for a reducer because its text happens to match.
   std::unordered_map<std::string, sqlite3_stmt*> statements_;
+  std::unordered_map<std::string, sqlite3_stmt*> confined_statements_;
 };
 
 }  // namespace sqlsync

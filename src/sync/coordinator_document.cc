@@ -27,10 +27,14 @@ class CoordinatorDocument::Impl {
 
   JournalId document_id() const { return options_.document_id; }
 
-  // The document is born with its internal tables in frame 0.
+  // The document is born with its internal tables in frame 0; the reducer's
+  // migrations follow in a frame of their own.
   Status initialize() {
-    if (!db_->storage().log().range().is_empty()) return Status::ok();
-    SQLSYNC_RETURN_IF_ERROR(db_->in_transaction([&] { return db_->writer().exec(kCreateInternalTables); }));
+    if (db_->storage().log().range().is_empty()) {
+      SQLSYNC_RETURN_IF_ERROR(db_->in_transaction([&] { return db_->writer().exec(kCreateInternalTables); }));
+      SQLSYNC_RETURN_IF_ERROR(db_->storage().commit().status());
+    }
+    SQLSYNC_RETURN_IF_ERROR(db_->migrate(*options_.reducer));
     return db_->storage().commit().status();
   }
 
@@ -104,6 +108,14 @@ class CoordinatorDocument::Impl {
     return report;
   }
 
+  Status set_reducer(std::shared_ptr<Reducer> reducer) {
+    if (!reducer) return Status::invalid_argument("set_reducer needs a reducer");
+    SQLSYNC_RETURN_IF_ERROR(db_->migrate(*reducer));
+    SQLSYNC_RETURN_IF_ERROR(db_->storage().commit().status());
+    options_.reducer = std::move(reducer);
+    return Status::ok();
+  }
+
   Status mutate_direct(const std::function<Status(Transaction&)>& change) {
     SQLSYNC_RETURN_IF_ERROR(db_->in_transaction([&] { return change(db_->writer()); }));
     return db_->storage().commit().status();
@@ -153,27 +165,34 @@ class CoordinatorDocument::Impl {
     return static_cast<ReplicationDestination*>(it->second.get());
   }
 
+  // Hands every queued mutation to the reducer as one batch, in arrival
+  // order; each one is accepted or rejected on its own.
   Status apply_queue(StepReport& report) {
     static const std::string kRecordRejection =
         std::string("INSERT OR REPLACE INTO ") + kRejectionsTable + "(timeline, lsn, message) VALUES (?1, ?2, ?3)";
-    while (!queue_.empty()) {
-      auto [id, lsn] = queue_.front();
-      Timeline& timeline = *timelines_.at(id);
-      SQLSYNC_ASSIGN_OR_RETURN(ByteView mutation, timeline.journal().read(lsn));
-      Status verdict;
-      SQLSYNC_RETURN_IF_ERROR(db_->apply_mutation(*options_.reducer, mutation, &verdict));
-      if (verdict.is_ok()) {
+    if (queue_.empty()) return Status::ok();
+    std::vector<ByteView> mutations;
+    mutations.reserve(queue_.size());
+    for (const auto& [id, lsn] : queue_) {
+      SQLSYNC_ASSIGN_OR_RETURN(ByteView mutation, timelines_.at(id)->journal().read(lsn));
+      mutations.push_back(mutation);
+    }
+    std::vector<Status> verdicts(mutations.size());
+    SQLSYNC_RETURN_IF_ERROR(db_->apply_batch(*options_.reducer, mutations, verdicts));
+    for (size_t i = 0; i < queue_.size(); ++i) {
+      const auto& [id, lsn] = queue_[i];
+      if (verdicts[i].is_ok()) {
         ++report.applied;
       } else {
         // Consumed, never retried: the author learns the reason.
         ++report.rejected;
-        Value params[] = {blob(id), static_cast<int64_t>(lsn), verdict.to_string()};
+        Value params[] = {blob(id), static_cast<int64_t>(lsn), verdicts[i].to_string()};
         SQLSYNC_RETURN_IF_ERROR(db_->writer().execute(kRecordRejection, params));
       }
-      timeline.applied = lsn;
-      if (!unrecorded_since_) unrecorded_since_ = options_.env->now_micros();
-      queue_.pop_front();
+      timelines_.at(id)->applied = lsn;
     }
+    if (!unrecorded_since_) unrecorded_since_ = options_.env->now_micros();
+    queue_.clear();
     return Status::ok();
   }
 
@@ -262,6 +281,9 @@ Result<std::vector<std::pair<CoordinatorDocument::ConnectionId, Bytes>>> Coordin
 }
 Result<CoordinatorDocument::StepReport> CoordinatorDocument::step() { return impl_->step(); }
 bool CoordinatorDocument::has_work() const { return impl_->has_work(); }
+Status CoordinatorDocument::set_reducer(std::shared_ptr<Reducer> reducer) {
+  return impl_->set_reducer(std::move(reducer));
+}
 Status CoordinatorDocument::mutate_direct(const std::function<Status(Transaction&)>& change) {
   return impl_->mutate_direct(change);
 }

@@ -37,14 +37,105 @@ Status DocumentDatabase::in_transaction(const std::function<Status()>& body) {
   return status;
 }
 
-Status DocumentDatabase::apply_mutation(Reducer& reducer, ByteView mutation, Status* verdict) {
-  SQLSYNC_RETURN_IF_ERROR(writer().execute("SAVEPOINT sqlsync_mutation"));
-  *verdict = reducer.reduce(writer(), mutation);
-  if (!verdict->is_ok()) {
-    Status undo = writer().execute("ROLLBACK TO sqlsync_mutation");
-    if (!undo.is_ok()) return undo.with_context("undoing a failed mutation");
+namespace {
+
+// Runs reducer code on a confined writer; the runtime's own statements (the
+// savepoints here) run with the confinement lifted.
+class Confinement {
+ public:
+  explicit Confinement(Database& db) : db_(db) { db_.set_confined(true); }
+  ~Confinement() { db_.set_confined(false); }
+  Confinement(const Confinement&) = delete;
+  Confinement& operator=(const Confinement&) = delete;
+
+ private:
+  Database& db_;
+};
+
+class SavepointScope final : public MutationScope {
+ public:
+  explicit SavepointScope(Database& db) : db_(db) {}
+
+  Status begin_mutation() override {
+    if (open_) return Status::invalid_argument("begin_mutation: the previous mutation was not ended");
+    SQLSYNC_RETURN_IF_ERROR(runtime_statement("SAVEPOINT sqlsync_mutation"));
+    open_ = true;
+    return Status::ok();
   }
-  return writer().execute("RELEASE sqlsync_mutation");
+  Status end_mutation(bool keep) override {
+    if (!open_) return Status::invalid_argument("end_mutation without begin_mutation");
+    open_ = false;
+    if (!keep) SQLSYNC_RETURN_IF_ERROR(runtime_statement("ROLLBACK TO sqlsync_mutation"));
+    return runtime_statement("RELEASE sqlsync_mutation");
+  }
+  bool open() const { return open_; }
+
+ private:
+  Status runtime_statement(const char* sql) {
+    db_.set_confined(false);
+    Status status = db_.execute(sql);
+    db_.set_confined(true);
+    return status;
+  }
+
+  Database& db_;
+  bool open_ = false;
+};
+
+}  // namespace
+
+Status DocumentDatabase::apply_mutation(Reducer& reducer, ByteView mutation) {
+  Confinement confinement(writer());
+  return reducer.reduce(writer(), mutation);
+}
+
+Status DocumentDatabase::apply_batch(Reducer& reducer, std::span<const ByteView> mutations,
+                                     std::span<Status> verdicts) {
+  Confinement confinement(writer());
+  SavepointScope scope(writer());
+  SQLSYNC_RETURN_IF_ERROR(reducer.reduce_batch(writer(), scope, mutations, verdicts));
+  if (scope.open()) return Status::internal("reducer left a mutation scope open at the end of its batch");
+  return Status::ok();
+}
+
+Result<uint32_t> DocumentDatabase::schema_version() {
+  static const std::string kExists = std::string("SELECT 1 FROM sqlite_schema WHERE name = '") + kSchemaTable + "'";
+  SQLSYNC_ASSIGN_OR_RETURN(QueryResult exists, writer().query(kExists));
+  if (exists.rows.empty()) return 0u;
+  static const std::string kRead = std::string("SELECT version FROM ") + kSchemaTable + " WHERE id = 1";
+  SQLSYNC_ASSIGN_OR_RETURN(QueryResult result, writer().query(kRead));
+  if (result.rows.empty()) return 0u;
+  const Value& version = result.rows[0][0];
+  if (!std::holds_alternative<int64_t>(version) || std::get<int64_t>(version) < 0) {
+    return Status::corruption(std::string(kSchemaTable) + " holds an invalid schema version");
+  }
+  return static_cast<uint32_t>(std::get<int64_t>(version));
+}
+
+Status DocumentDatabase::migrate(Reducer& reducer) {
+  SQLSYNC_ASSIGN_OR_RETURN(uint32_t current, schema_version());
+  const uint32_t target = reducer.schema_version();
+  if (current > target) {
+    return Status::unsupported("the document's schema is at version " + std::to_string(current) +
+                               " but this reducer only knows version " + std::to_string(target) +
+                               ": update the application's reducer");
+  }
+  if (current == target) return Status::ok();
+  static const std::string kRecord =
+      std::string("CREATE TABLE IF NOT EXISTS ") + kSchemaTable +
+      "(id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);"
+      "INSERT OR REPLACE INTO " + kSchemaTable + "(id, version) VALUES (1, ";
+  return in_transaction([&]() -> Status {
+    {
+      Confinement confinement(writer());
+      Status status = reducer.migrate(writer(), current, target);
+      if (!status.is_ok()) {
+        return status.with_context("migrating the schema from version " + std::to_string(current) + " to " +
+                                   std::to_string(target));
+      }
+    }
+    return writer().exec(kRecord + std::to_string(target) + ")");
+  });
 }
 
 Result<bool> DocumentDatabase::has_internal_tables() {

@@ -23,6 +23,8 @@ constexpr const char* kTimelinesTable = "__sqlsync_timelines";
 // Mutations the coordinator's reducer refused, with the reason, until their
 // author shows (by its timeline's range) that it has seen them.
 constexpr const char* kRejectionsTable = "__sqlsync_rejections";
+// The schema version the reducer's migrations brought the document to.
+constexpr const char* kSchemaTable = "__sqlsync_schema";
 
 class DocumentDatabase {
  public:
@@ -40,12 +42,24 @@ class DocumentDatabase {
   // ok, ROLLBACK (and its error) otherwise.
   Status in_transaction(const std::function<Status()>& body);
 
-  // Applies `mutation` with `reducer` under a savepoint inside the open
-  // transaction and stores the reducer's verdict in `*verdict`. If the reducer
-  // fails, only this mutation's writes are undone and the transaction stays
-  // usable. The returned Status is about the database itself (savepoint
-  // handling); when it is not ok the transaction must be rolled back.
-  Status apply_mutation(Reducer& reducer, ByteView mutation, Status* verdict);
+  // Applies `mutation` with `reducer` in the open transaction, the writer
+  // confined (see Database::set_confined) while reducer code runs. Returns
+  // the reducer's verdict; the caller rolls back on failure.
+  Status apply_mutation(Reducer& reducer, ByteView mutation);
+
+  // Applies `mutations` in order as one batch inside the open transaction,
+  // each under its own savepoint, and stores each verdict in `verdicts` (same
+  // size): a rejected mutation is undone alone. A non-ok return is a failure
+  // of the batch itself (database or scope): roll the transaction back.
+  Status apply_batch(Reducer& reducer, std::span<const ByteView> mutations, std::span<Status> verdicts);
+
+  // The schema version recorded in the document (0: none yet).
+  Result<uint32_t> schema_version();
+  // Brings the document's schema to reducer.schema_version() by running the
+  // reducer's migrate() in one transaction that also records the new version.
+  // Unsupported (and nothing changes) if the document's schema is newer than
+  // the reducer knows: the application must update its reducer.
+  Status migrate(Reducer& reducer);
 
   // Whether the internal tables exist yet (a replica that has received no
   // frame has none).

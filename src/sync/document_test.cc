@@ -13,13 +13,30 @@ namespace sqlsync {
 namespace {
 
 // Mutations are small commands: "add <text>", "incr", "rename <id> <text>",
-// "delete <id>", "fail", "noop".
+// "delete <id>", "noop", and from schema version 2 "color <id> <color>".
+// Schema v1: notes(id, body), counter(id, value); v2 adds notes.color with a
+// default and an index on it.
 class NotesReducer final : public Reducer {
  public:
+  explicit NotesReducer(uint32_t version = 1) : version_(version) {}
+
+  uint32_t schema_version() const override { return version_; }
+
+  Status migrate(Transaction& tx, uint32_t from, uint32_t to) override {
+    for (uint32_t version = from + 1; version <= to; ++version) {
+      if (version == 1) {
+        SQLSYNC_RETURN_IF_ERROR(tx.execute("CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT)"));
+        SQLSYNC_RETURN_IF_ERROR(tx.execute("CREATE TABLE counter(id INTEGER PRIMARY KEY, value INTEGER)"));
+      } else if (version == 2) {
+        SQLSYNC_RETURN_IF_ERROR(tx.execute("ALTER TABLE notes ADD COLUMN color TEXT NOT NULL DEFAULT 'none'"));
+        SQLSYNC_RETURN_IF_ERROR(tx.execute("CREATE INDEX notes_by_color ON notes(color)"));
+      }
+    }
+    return Status::ok();
+  }
+
   Status reduce(Transaction& tx, ByteView mutation) override {
     std::string text(as_text(mutation));
-    SQLSYNC_RETURN_IF_ERROR(tx.execute("CREATE TABLE IF NOT EXISTS notes(id INTEGER PRIMARY KEY, body TEXT)"));
-    SQLSYNC_RETURN_IF_ERROR(tx.execute("CREATE TABLE IF NOT EXISTS counter(id INTEGER PRIMARY KEY, value INTEGER)"));
     if (text.rfind("add ", 0) == 0) {
       Value body = text.substr(4);
       return tx.execute("INSERT INTO notes(body) VALUES (?)", std::span<const Value>(&body, 1));
@@ -28,11 +45,15 @@ class NotesReducer final : public Reducer {
       return tx.execute(
           "INSERT INTO counter(id, value) VALUES (1, 1) ON CONFLICT(id) DO UPDATE SET value = value + 1");
     }
-    if (text.rfind("rename ", 0) == 0) {
-      size_t space = text.find(' ', 7);
-      Value params[] = {int64_t{std::stoll(text.substr(7, space - 7))}, text.substr(space + 1)};
-      SQLSYNC_RETURN_IF_ERROR(tx.execute("UPDATE notes SET body = ?2 WHERE id = ?1", params));
-      if (tx.changes() == 0) return Status::rejected("no note " + text.substr(7, space - 7));
+    if (text.rfind("rename ", 0) == 0 || (version_ >= 2 && text.rfind("color ", 0) == 0)) {
+      bool rename = text[0] == 'r';
+      size_t start = rename ? 7 : 6;
+      size_t space = text.find(' ', start);
+      Value params[] = {int64_t{std::stoll(text.substr(start, space - start))}, text.substr(space + 1)};
+      SQLSYNC_RETURN_IF_ERROR(
+          tx.execute(rename ? "UPDATE notes SET body = ?2 WHERE id = ?1" : "UPDATE notes SET color = ?2 WHERE id = ?1",
+                     params));
+      if (tx.changes() == 0) return Status::rejected("no note " + text.substr(start, space - start));
       return Status::ok();
     }
     if (text.rfind("delete ", 0) == 0) {
@@ -40,8 +61,12 @@ class NotesReducer final : public Reducer {
       return tx.execute("DELETE FROM notes WHERE id = ?", std::span<const Value>(&id, 1));
     }
     if (text == "noop") return tx.execute("UPDATE notes SET body = body WHERE id < 0");
+    if (text == "peek") return tx.query("SELECT * FROM __sqlsync_timelines").status();
     return Status::rejected("unknown mutation '" + text + "'");
   }
+
+ private:
+  uint32_t version_;
 };
 
 class DocumentTest : public ::testing::Test {
@@ -281,17 +306,61 @@ TEST_F(DocumentTest, MutateDirectReachesClients) {
   LocalDocument& a = add_client();
   ASSERT_TRUE(coordinator_
                   ->mutate_direct([](Transaction& tx) {
-                    return tx.execute("CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT)");
-                  })
-                  .is_ok());
-  ASSERT_TRUE(coordinator_
-                  ->mutate_direct([](Transaction& tx) {
                     return tx.execute("INSERT INTO notes(body) VALUES ('from server')");
                   })
                   .is_ok());
   connect(0);
   run_until_quiet();
   EXPECT_EQ(notes(a), "1 'from server' \n");
+}
+
+TEST_F(DocumentTest, ReducerCannotTouchInternalTables) {
+  LocalDocument& a = add_client();
+  connect(0);
+  run_until_quiet();  // the internal tables arrive with the coordinator's first frame
+  Status status = mutate(a, "peek");
+  EXPECT_EQ(status.code(), StatusCode::kRejected) << status.to_string();
+  EXPECT_NE(status.message().find("__sqlsync_timelines"), std::string::npos) << status.to_string();
+  EXPECT_EQ(a.pending_mutations(), 0u);
+}
+
+TEST_F(DocumentTest, MigrationsRunEverywhereAndOldReducersAreRefused) {
+  LocalDocument& a = add_client();
+  LocalDocument& b = add_client();
+  // A brand-new document is usable offline at once: migrations ran at open.
+  ASSERT_TRUE(mutate(a, "add milk").is_ok());
+  ASSERT_TRUE(mutate(b, "add eggs").is_ok());
+  connect(0);
+  connect(1);
+  run_until_quiet();
+  ASSERT_EQ(server_notes(), "1 'milk' \n2 'eggs' \n");
+
+  // The application ships schema v2: the coordinator and A upgrade, B not.
+  ASSERT_TRUE(coordinator_->set_reducer(std::make_shared<NotesReducer>(2)).is_ok());
+  ASSERT_TRUE(a.set_reducer(std::make_shared<NotesReducer>(2)).is_ok());
+  ASSERT_TRUE(mutate(a, "color 1 green").is_ok());
+  run_until_quiet();
+
+  const char* kColors = "SELECT id, body, color FROM notes ORDER BY id";
+  EXPECT_EQ(dump(coordinator_->query(kColors)), "1 'milk' 'green' \n2 'eggs' 'none' \n");
+  EXPECT_EQ(dump(a.query(kColors)), dump(coordinator_->query(kColors)));
+  EXPECT_EQ(dump(b.query(kColors)), dump(coordinator_->query(kColors))) << "B still receives the new state";
+  EXPECT_EQ(dump(coordinator_->query("SELECT version FROM __sqlsync_schema")), "2 \n");
+  EXPECT_EQ(dump(coordinator_->query("SELECT name FROM sqlite_schema WHERE type = 'index' AND name = 'notes_by_color'")),
+            "'notes_by_color' \n");
+
+  Status refused = mutate(b, "add bread");
+  EXPECT_EQ(refused.code(), StatusCode::kUnsupported) << refused.to_string();
+  EXPECT_NE(refused.message().find("version 2"), std::string::npos) << refused.to_string();
+  EXPECT_EQ(b.pending_mutations(), 0u);
+
+  // A coordinator cannot be downgraded below the document's schema.
+  EXPECT_EQ(coordinator_->set_reducer(std::make_shared<NotesReducer>(1)).code(), StatusCode::kUnsupported);
+  // Updating B's reducer lets it write again.
+  ASSERT_TRUE(b.set_reducer(std::make_shared<NotesReducer>(2)).is_ok());
+  ASSERT_TRUE(mutate(b, "add bread").is_ok());
+  run_until_quiet();
+  EXPECT_EQ(dump(a.query(kColors)), "1 'milk' 'green' \n2 'eggs' 'none' \n3 'bread' 'none' \n");
 }
 
 }  // namespace

@@ -26,12 +26,24 @@ class LocalDocument::Impl final : public ReplicationDestination {
   Impl(Options options, JournalId timeline_id, std::unique_ptr<DocumentDatabase> db)
       : options_(std::move(options)), timeline_(timeline_id), db_(std::move(db)) {}
 
+  Status open() { return migrate(); }
+
+  Status set_reducer(std::shared_ptr<Reducer> reducer) {
+    SQLSYNC_RETURN_IF_ERROR(check_not_reentrant());
+    if (!reducer) return Status::invalid_argument("set_reducer needs a reducer");
+    options_.reducer = std::move(reducer);
+    SQLSYNC_RETURN_IF_ERROR(migrate());
+    refresh_subscriptions();
+    return Status::ok();
+  }
+
   JournalId document_id() const { return options_.document_id; }
   JournalId timeline_id() const { return timeline_.id(); }
 
   Status mutate(ByteView mutation) {
     SQLSYNC_RETURN_IF_ERROR(check_not_reentrant());
-    Status status = db_->in_transaction([&] { return options_.reducer->reduce(db_->writer(), mutation); });
+    if (!schema_status_.is_ok()) return schema_status_;
+    Status status = db_->in_transaction([&] { return db_->apply_mutation(*options_.reducer, mutation); });
     if (!status.is_ok()) return status;
     SQLSYNC_RETURN_IF_ERROR(timeline_.append(mutation));
     refresh_subscriptions();
@@ -114,6 +126,20 @@ class LocalDocument::Impl final : public ReplicationDestination {
     QueryCallback callback;
   };
 
+  // Runs the reducer's migrations locally (into pending pages, so a document
+  // born offline is usable at once; the coordinator's own migration frame
+  // replaces them at the next rebase). A document whose schema is newer than
+  // this reducer refuses mutations until the application updates.
+  Status migrate() {
+    Status status = db_->migrate(*options_.reducer);
+    if (status.code() == StatusCode::kUnsupported) {
+      schema_status_ = status;
+      return Status::ok();
+    }
+    schema_status_ = Status::ok();
+    return status;
+  }
+
   // Callbacks run inside mutate/receive; calling back into the document from
   // them would interleave two transactions.
   Status check_not_reentrant() const {
@@ -143,16 +169,22 @@ class LocalDocument::Impl final : public ReplicationDestination {
       SQLSYNC_RETURN_IF_ERROR(timeline_.drop_prefix(*applied));
     }
 
+    // The server may not have migrated yet (or has, further): bring the
+    // local schema to the reducer's version before re-applying.
+    SQLSYNC_RETURN_IF_ERROR(migrate());
+
     // A pending mutation that fails now is rolled back alone and stays in the
     // timeline: the coordinator's verdict decides its fate.
     pending = timeline_.range();
-    if (!pending.is_empty()) {
-      SQLSYNC_RETURN_IF_ERROR(db_->in_transaction([&] {
-        return scan_journal(timeline_, pending, [&](Lsn, ByteView mutation) {
-          Status verdict;
-          return db_->apply_mutation(*options_.reducer, mutation, &verdict);
-        });
+    if (!pending.is_empty() && schema_status_.is_ok()) {
+      std::vector<ByteView> mutations;
+      SQLSYNC_RETURN_IF_ERROR(scan_journal(timeline_, pending, [&](Lsn, ByteView mutation) {
+        mutations.push_back(mutation);
+        return Status::ok();
       }));
+      std::vector<Status> verdicts(mutations.size());
+      SQLSYNC_RETURN_IF_ERROR(
+          db_->in_transaction([&] { return db_->apply_batch(*options_.reducer, mutations, verdicts); }));
     }
 
     refresh_subscriptions();
@@ -202,6 +234,8 @@ class LocalDocument::Impl final : public ReplicationDestination {
   SubscriptionId last_subscription_id_ = 0;
   RejectionCallback on_rejection_;
   bool in_callback_ = false;
+  // Not ok while the document's schema is newer than the reducer.
+  Status schema_status_;
 };
 
 Result<std::unique_ptr<LocalDocument>> LocalDocument::open(Options options) {
@@ -213,6 +247,7 @@ Result<std::unique_ptr<LocalDocument>> LocalDocument::open(Options options) {
       std::unique_ptr<DocumentDatabase> db,
       DocumentDatabase::open(options.document_id, "local", std::make_unique<MemoryJournal>(options.document_id)));
   auto impl = std::make_unique<Impl>(std::move(options), timeline_id, std::move(db));
+  SQLSYNC_RETURN_IF_ERROR(impl->open());
   return std::unique_ptr<LocalDocument>(new LocalDocument(std::move(impl)));
 }
 
@@ -222,6 +257,7 @@ LocalDocument::~LocalDocument() = default;
 JournalId LocalDocument::document_id() const { return impl_->document_id(); }
 JournalId LocalDocument::timeline_id() const { return impl_->timeline_id(); }
 Status LocalDocument::mutate(ByteView mutation) { return impl_->mutate(mutation); }
+Status LocalDocument::set_reducer(std::shared_ptr<Reducer> reducer) { return impl_->set_reducer(std::move(reducer)); }
 Result<QueryResult> LocalDocument::query(std::string_view sql, std::span<const Value> params) {
   return impl_->query(sql, params);
 }
