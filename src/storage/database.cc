@@ -227,6 +227,12 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& name, const 
   } else {
     rc = sqlite3_set_authorizer(db, authorize_confined, database.get());
     if (rc != SQLITE_OK) return sqlite_status(db, rc, "cannot install the confinement authorizer", {});
+    // Defensive mode refuses what would corrupt the file behind the
+    // authorizer's back (writable_schema, journal_mode=OFF, ...). It stays on:
+    // changing it expires every prepared statement, and set_confined() runs
+    // twice per mutation.
+    rc = sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
+    if (rc != SQLITE_OK) return sqlite_status(db, rc, "cannot enable defensive mode", {});
   }
   return database;
 }
@@ -247,10 +253,9 @@ int Database::authorize_confined(void* self, int action, const char* arg1, const
 }
 
 void Database::set_confined(bool confined) {
+  // The authorizer runs when a statement is prepared, so each state has its
+  // own statement cache (prepare() picks it).
   confined_ = confined;
-  // Defensive mode also refuses what would corrupt the file behind the
-  // authorizer's back (writable_schema, journal_mode=OFF, ...).
-  sqlite3_db_config(db_, SQLITE_DBCONFIG_DEFENSIVE, confined ? 1 : 0, nullptr);
 }
 
 Status Database::error(int code, std::string_view what, std::string_view sql) {
