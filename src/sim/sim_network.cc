@@ -84,12 +84,17 @@ void SimNetwork::emit(SimEvent::Kind kind, size_t client, DetailFn detail) {
 Result<std::unique_ptr<SimNetwork>> SimNetwork::create(Options options) {
   if (options.clients == 0) return Status::invalid_argument("a simulation needs at least one client");
   if (!options.workload) options.workload = random_todo_mutation;
+  if (!options.reducer) {
+    options.reducer = [](size_t) -> Result<std::shared_ptr<Reducer>> {
+      return std::shared_ptr<Reducer>(std::make_shared<TodoReducer>());
+    };
+  }
   std::unique_ptr<SimNetwork> sim(new SimNetwork(std::move(options)));
 
   JournalId document_id = sim->env_->new_journal_id();
   CoordinatorDocument::Options coordinator_options;
   coordinator_options.document_id = document_id;
-  coordinator_options.reducer = std::make_shared<TodoReducer>();
+  SQLSYNC_ASSIGN_OR_RETURN(coordinator_options.reducer, sim->options_.reducer(SimEvent::kCoordinator));
   coordinator_options.env = sim->env_.get();
   SQLSYNC_ASSIGN_OR_RETURN(sim->coordinator_, CoordinatorDocument::open(std::move(coordinator_options)));
 
@@ -97,7 +102,7 @@ Result<std::unique_ptr<SimNetwork>> SimNetwork::create(Options options) {
   for (size_t i = 0; i < sim->clients_.size(); ++i) {
     LocalDocument::Options client_options;
     client_options.document_id = document_id;
-    client_options.reducer = std::make_shared<TodoReducer>();
+    SQLSYNC_ASSIGN_OR_RETURN(client_options.reducer, sim->options_.reducer(i));
     client_options.env = sim->env_.get();
     Client& client = sim->clients_[i];
     SQLSYNC_ASSIGN_OR_RETURN(client.document, LocalDocument::open(std::move(client_options)));

@@ -1,5 +1,6 @@
-// An in-memory network and seeded scheduler for one todo document: a
-// CoordinatorDocument and N LocalDocuments (each with its own TodoReducer),
+// An in-memory network and seeded scheduler for one document: a
+// CoordinatorDocument and N LocalDocuments (each with its own reducer: a
+// TodoReducer unless Options::reducer makes another),
 // all on one MemoryEnv, each client linked to the coordinator by two FIFO
 // queues of encoded messages (client -> coordinator, coordinator -> client).
 //
@@ -70,7 +71,7 @@ const char* sim_event_kind_name(SimEvent::Kind kind);
 
 // A mutation a client is about to make.
 struct SimMutation {
-  std::string json;        // a JSON object for TodoReducer
+  std::string json;        // the mutation: a JSON object for TodoReducer
   bool attributed = true;  // stamp "author" and "seq" into it
 };
 
@@ -103,6 +104,10 @@ class SimNetwork {
   };
   // Produces a client's next mutation. An error stops random_step().
   using Workload = std::function<Result<SimMutation>(const MutationContext&)>;
+  // Makes the reducer of one replica: a client index, or
+  // SimEvent::kCoordinator. Called once per replica by create(); an error
+  // fails create().
+  using ReducerFactory = std::function<Result<std::shared_ptr<Reducer>>(size_t replica)>;
 
   // Relative weights of the events random_step() chooses among (only events
   // possible at that moment compete; 0 disables an event).
@@ -125,6 +130,9 @@ class SimNetwork {
     // reducer accepts them.
     uint64_t mutations_per_client = 0;
     Workload workload;  // null: random_todo_mutation
+    // null: a TodoReducer per replica. A workload whose mutations are not
+    // todo mutations needs its own reducer and its own Workload.
+    ReducerFactory reducer;
     Weights weights;
     // Called synchronously for every event.
     std::function<void(const SimEvent&)> on_event;

@@ -1,15 +1,25 @@
 // Seeded simulations of a coordinator and clients on the in-memory network
-// (sim_network.h). Every failure names its seed and how to replay it:
+// (sim_network.h), with the native todo reducer, the WASM todo reducer
+// (examples/todo) and the SQL guestbook reducer (examples/guestbook). Every
+// failure names its seed and how to replay it:
 //   SQLSYNC_SIM_SEED=123 ./simulation_test   runs only seed 123
-//   SQLSYNC_SIM_SEEDS=500 ./simulation_test  runs seeds 1..500 (default 50)
+//   SQLSYNC_SIM_SEEDS=500 ./simulation_test  runs seeds 1..500 (default 50;
+//                                            20 with the WASM reducer)
 //   SQLSYNC_SIM_TRACE=1                      prints every event
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <iterator>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
+#include "reducer/sql_reducer.h"
+#include "reducer/wasm_reducer.h"
 #include "sim/sim_network.h"
 
 namespace sqlsync {
@@ -27,6 +37,10 @@ const Status& status_of(const Result<T>& result) {
   } while (0)
 
 constexpr uint64_t kDefaultSeeds = 50;
+// wabt's interpreter makes a run with the WASM todo reducer ~40 times slower
+// than with the native one (about 2 s per seed here, nearly all of it in the
+// interpreter loop): 20 seeds keep simulation_test under a minute.
+constexpr uint64_t kDefaultWasmSeeds = 20;
 // random_step() calls allowed for a workload: far more than any seed needs.
 constexpr uint64_t kMaxEvents = 200'000;
 
@@ -42,10 +56,10 @@ std::optional<uint64_t> env_number(const char* name) {
   return value;
 }
 
-std::vector<uint64_t> seeds_to_run() {
+std::vector<uint64_t> seeds_to_run(uint64_t default_seeds = kDefaultSeeds) {
   if (std::optional<uint64_t> seed = env_number("SQLSYNC_SIM_SEED")) return {*seed};
   std::vector<uint64_t> seeds;
-  for (uint64_t seed = 1; seed <= env_number("SQLSYNC_SIM_SEEDS").value_or(kDefaultSeeds); ++seed) {
+  for (uint64_t seed = 1; seed <= env_number("SQLSYNC_SIM_SEEDS").value_or(default_seeds); ++seed) {
     seeds.push_back(seed);
   }
   return seeds;
@@ -67,12 +81,16 @@ SimNetwork::Options sim_options(uint64_t seed, size_t clients) {
   return options;
 }
 
+// A canonical text of a replica's application state (todo_dump for the todo
+// schema).
+using Dump = std::function<Result<std::string>(const TodoQuery&)>;
+
 // Every replica's application state equals the coordinator's.
-void expect_replicas_identical(SimNetwork& sim) {
-  Result<std::string> expected = todo_dump(todo_query(sim.coordinator()));
+void expect_replicas_identical(SimNetwork& sim, const Dump& dump = todo_dump) {
+  Result<std::string> expected = dump(todo_query(sim.coordinator()));
   ASSERT_OK(expected);
   for (size_t i = 0; i < sim.client_count(); ++i) {
-    Result<std::string> actual = todo_dump(todo_query(sim.client(i)));
+    Result<std::string> actual = dump(todo_query(sim.client(i)));
     ASSERT_OK(actual);
     EXPECT_EQ(*actual, *expected) << "client " << i << " differs from the coordinator";
     EXPECT_EQ(sim.client(i).pending_mutations(), 0u) << "client " << i;
@@ -85,22 +103,34 @@ struct Totals {
   uint64_t reconnects = 0;
 };
 
-void check_random_todo_run(uint64_t seed, Totals& totals) {
-  SCOPED_TRACE(replay_hint(seed));
-  SimNetwork::Options options = sim_options(seed, 3);
-  options.mutations_per_client = 200;
-  Result<std::unique_ptr<SimNetwork>> created = SimNetwork::create(options);
-  ASSERT_OK(created);
-  SimNetwork& sim = **created;
+// What a random run needs besides the network: the reducers, the mutations,
+// how to compare replicas and how to check that every accepted mutation took
+// effect exactly once and every refused one was reported to its author.
+struct SimWorkload {
+  SimNetwork::ReducerFactory reducer;  // null: TodoReducer
+  SimNetwork::Workload mutation;       // null: random_todo_mutation
+  Dump dump = todo_dump;
+  // Runs after quiescence on identical replicas; adds the rejections the
+  // coordinator made to `totals.server_rejections`.
+  std::function<void(SimNetwork&, Totals&)> check_applied;
+};
 
-  for (uint64_t events = 0; !sim.workload_done(); ++events) {
-    ASSERT_LT(events, kMaxEvents) << "the workload did not finish";
-    ASSERT_OK(sim.random_step());
+// Each rejection reported to client `client` is for a mutation it sent, once.
+std::set<Lsn> reported_rejections(SimNetwork& sim, size_t client, std::string_view expected_message) {
+  std::set<Lsn> reported;
+  for (const Rejection& rejection : sim.rejections(client)) {
+    EXPECT_EQ(rejection.timeline, sim.client(client).timeline_id());
+    EXPECT_LT(rejection.lsn, sim.sent(client).size()) << "client " << client << " never sent lsn " << rejection.lsn;
+    EXPECT_TRUE(reported.insert(rejection.lsn).second)
+        << "client " << client << " lsn " << rejection.lsn << " reported twice";
+    EXPECT_NE(rejection.message.find(expected_message), std::string::npos) << rejection.message;
   }
-  ASSERT_OK(sim.run_until_quiet());
-  EXPECT_TRUE(sim.link_errors().empty()) << "first protocol error: " << sim.link_errors().front();
-  expect_replicas_identical(sim);
+  return reported;
+}
 
+// Todo: every attributed mutation the coordinator applied left one (author,
+// seq) row in `applied`, so exactly-once is checked mutation by mutation.
+void check_todo_applied(SimNetwork& sim, Totals& totals) {
   // (author, seq) -> how often the coordinator applied it.
   Result<QueryResult> applied_rows = sim.coordinator().query("SELECT author, seq FROM applied");
   ASSERT_OK(applied_rows);
@@ -124,17 +154,9 @@ void check_random_todo_run(uint64_t seed, Totals& totals) {
         EXPECT_EQ(it->second, 1) << sent[seq].json << " was applied " << it->second << " times";
       }
     }
-    std::set<Lsn> reported;
-    for (const Rejection& rejection : sim.rejections(i)) {
-      EXPECT_EQ(rejection.timeline, sim.client(i).timeline_id());
-      EXPECT_TRUE(reported.insert(rejection.lsn).second)
-          << "client " << i << " lsn " << rejection.lsn << " reported twice";
-      EXPECT_NE(rejection.message.find("no task with id"), std::string::npos) << rejection.message;
-    }
+    std::set<Lsn> reported = reported_rejections(sim, i, "no task with id");
     EXPECT_EQ(reported, expected_rejected) << "client " << i << ": rejections reported != mutations not applied";
     rejected_total += expected_rejected.size();
-    totals.local_rejections += sim.stats(i).local_rejections;
-    totals.reconnects += sim.stats(i).connects - 1;
   }
   for (const auto& [key, count] : applied) {
     const auto& [author, seq] = key;
@@ -150,17 +172,40 @@ void check_random_todo_run(uint64_t seed, Totals& totals) {
   totals.server_rejections += rejected_total;
 }
 
+void check_random_run(uint64_t seed, const SimWorkload& workload, Totals& totals) {
+  SCOPED_TRACE(replay_hint(seed));
+  SimNetwork::Options options = sim_options(seed, 3);
+  options.mutations_per_client = 200;
+  options.reducer = workload.reducer;
+  options.workload = workload.mutation;
+  Result<std::unique_ptr<SimNetwork>> created = SimNetwork::create(options);
+  ASSERT_OK(created);
+  SimNetwork& sim = **created;
+
+  for (uint64_t events = 0; !sim.workload_done(); ++events) {
+    ASSERT_LT(events, kMaxEvents) << "the workload did not finish";
+    ASSERT_OK(sim.random_step());
+  }
+  ASSERT_OK(sim.run_until_quiet());
+  EXPECT_TRUE(sim.link_errors().empty()) << "first protocol error: " << sim.link_errors().front();
+  expect_replicas_identical(sim, workload.dump);
+  workload.check_applied(sim, totals);
+  for (size_t i = 0; i < sim.client_count(); ++i) {
+    totals.local_rejections += sim.stats(i).local_rejections;
+    totals.reconnects += sim.stats(i).connects - 1;
+  }
+}
+
 // The simulation of the issue: 3 clients, 200 random mutations each, random
 // connects and disconnects; after quiescence every replica is identical,
 // every accepted mutation was applied exactly once and every rejected one was
 // reported to its author.
-TEST(Simulation, RandomTodoConverges) {
-  std::vector<uint64_t> seeds = seeds_to_run();
+void run_random_seeds(const SimWorkload& workload, const std::vector<uint64_t>& seeds) {
   Totals totals;
   size_t runs = 0;
   for (uint64_t seed : seeds) {
     ++runs;
-    check_random_todo_run(seed, totals);
+    check_random_run(seed, workload, totals);
     if (::testing::Test::HasFailure()) break;
   }
   std::printf("%zu seeds: %llu server rejections, %llu local rejections, %llu reconnects\n", runs,
@@ -173,6 +218,186 @@ TEST(Simulation, RandomTodoConverges) {
     EXPECT_GT(totals.local_rejections, 0u);
     EXPECT_GT(totals.reconnects, 0u);
   }
+}
+
+SimWorkload todo_workload() {
+  SimWorkload workload;
+  workload.check_applied = check_todo_applied;
+  return workload;
+}
+
+TEST(Simulation, RandomTodoConverges) { run_random_seeds(todo_workload(), seeds_to_run()); }
+
+Bytes read_file_bytes(const char* path) {
+  std::ifstream file(path, std::ios::binary);
+  EXPECT_TRUE(file.good()) << "cannot open " << path;
+  return Bytes(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+}
+
+// The same run with examples/todo compiled to WASM on every replica (each its
+// own instance): same mutations, same dump, same checks; only the reducer
+// differs.
+TEST(Simulation, RandomTodoConvergesWithWasmReducer) {
+  const Bytes module = read_file_bytes(SQLSYNC_TODO_REDUCER_WASM);
+  ASSERT_FALSE(module.empty());
+  SimWorkload workload = todo_workload();
+  workload.reducer = [&module](size_t) { return load_wasm_reducer(module); };
+  run_random_seeds(workload, seeds_to_run(kDefaultWasmSeeds));
+}
+
+// --- Guestbook (examples/guestbook/guestbook.sql) ---
+
+constexpr const char* kGuestbookMessages[] = {"Hi!", "Lovely place.", "Greetings from Lyon", "See you next year"};
+constexpr int64_t kGuestbookEpochMillis = 1'700'000'000'000;
+
+// Mostly valid on the client's view: add an entry (id "<author>-<seq>", so
+// unique per mutation), like or delete an entry it sees, and rarely like a
+// missing entry (refused locally). A like of an entry another client deleted
+// concurrently is refused by the coordinator. SimNetwork stamps "author"
+// (the entry's author) and "seq" (ignored by the reducer).
+Result<SimMutation> random_guestbook_mutation(const SimNetwork::MutationContext& context) {
+  SQLSYNC_ASSIGN_OR_RETURN(QueryResult entries, context.document.query("SELECT id FROM entries ORDER BY id"));
+  SimRng& rng = context.rng;
+  const uint64_t roll = sim_uniform(rng, 100);
+  if (roll < 2) return SimMutation{nlohmann::json{{"tag", "LikeEntry"}, {"id", context.author + "-missing"}}.dump()};
+  if (entries.rows.empty() || roll < 40) {
+    return SimMutation{nlohmann::json{
+        {"tag", "AddEntry"},
+        {"id", context.author + "-" + std::to_string(context.seq)},
+        {"message", kGuestbookMessages[sim_uniform(rng, std::size(kGuestbookMessages))]},
+        {"at", kGuestbookEpochMillis + context.seq * 1000},
+    }.dump()};
+  }
+  const std::string id = std::get<std::string>(entries.rows[sim_uniform(rng, entries.rows.size())][0]);
+  if (roll < 82) return SimMutation{nlohmann::json{{"tag", "LikeEntry"}, {"id", id}}.dump()};
+  return SimMutation{nlohmann::json{{"tag", "DeleteEntry"}, {"id", id}}.dump()};
+}
+
+Result<std::string> guestbook_dump(const TodoQuery& query) {
+  SQLSYNC_ASSIGN_OR_RETURN(
+      QueryResult tables,
+      query("SELECT type, name FROM sqlite_master WHERE name NOT LIKE '\\_\\_sqlsync%' ESCAPE '\\' "
+            "AND name NOT LIKE 'sqlite%' ORDER BY type, name",
+            {}));
+  SQLSYNC_ASSIGN_OR_RETURN(QueryResult entries,
+                           query("SELECT id, author, message, created_at, likes FROM entries ORDER BY id", {}));
+  std::string out = "schema:";
+  for (const Row& row : tables.rows) out += " " + value_to_string(row[0]) + " " + value_to_string(row[1]);
+  out += "\nentries (" + std::to_string(entries.rows.size()) + " rows):\n";
+  for (const Row& row : entries.rows) {
+    out += " ";
+    for (const Value& value : row) out += " " + value_to_string(value);
+    out += "\n";
+  }
+  return out;
+}
+
+// The guestbook keeps no per-mutation record, so exactly-once is checked
+// through what the schema shows. Two facts make the final state predictable:
+// a client likes or deletes only an entry it sees, which is either its own
+// earlier AddEntry (applied before, in timeline order) or already applied by
+// the coordinator; and AddEntry and DeleteEntry can never be refused by the
+// coordinator (the author and message are never blank, DELETE has no
+// require). So, on the coordinator:
+//  - an entry exists iff its AddEntry was sent and no DeleteEntry of it was,
+//    with the author, message and time that AddEntry carried (AddEntry's
+//    ON CONFLICT DO NOTHING would hide a second application of it; the
+//    consumption count below catches that);
+//  - a surviving entry's likes equal the LikeEntry mutations sent for it: a
+//    like applied twice or lost shows;
+//  - only a LikeEntry of an entry some DeleteEntry removed can be refused, so
+//    every reported rejection must be one. Whether a given like of a deleted
+//    entry was applied (before the delete) or refused (after) leaves no trace
+//    in the final state: for those, only the totals are checked (each client
+//    reports each rejection once, the reports add up to the coordinator's
+//    rejections, and applied + rejected == mutations sent).
+void check_guestbook_applied(SimNetwork& sim, Totals& totals) {
+  struct Expected {
+    std::string author;
+    std::string message;
+    int64_t at = 0;
+    int64_t likes = 0;
+    bool deleted = false;
+  };
+  std::map<std::string, Expected> expected;  // by entry id
+  uint64_t sent_total = 0;
+  std::vector<std::vector<nlohmann::json>> parsed(sim.client_count());
+  for (size_t i = 0; i < sim.client_count(); ++i) {
+    for (const SimMutation& mutation : sim.sent(i)) {
+      nlohmann::json object = nlohmann::json::parse(mutation.json);
+      if (object.at("tag") == "AddEntry") {
+        expected[object.at("id").get<std::string>()] =
+            Expected{object.at("author").get<std::string>(), object.at("message").get<std::string>(),
+                     object.at("at").get<int64_t>()};
+      }
+      parsed[i].push_back(std::move(object));
+    }
+    sent_total += parsed[i].size();
+  }
+  for (size_t i = 0; i < sim.client_count(); ++i) {
+    for (const nlohmann::json& object : parsed[i]) {
+      if (object.at("tag") == "AddEntry") continue;
+      auto it = expected.find(object.at("id").get<std::string>());
+      ASSERT_NE(it, expected.end()) << object.dump() << " targets an entry nobody added";
+      if (object.at("tag") == "LikeEntry") ++it->second.likes;
+      if (object.at("tag") == "DeleteEntry") it->second.deleted = true;
+    }
+  }
+
+  Result<QueryResult> rows = sim.coordinator().query("SELECT id, author, message, created_at, likes FROM entries");
+  ASSERT_OK(rows);
+  std::set<std::string> present;
+  for (const Row& row : rows->rows) {
+    const std::string& id = std::get<std::string>(row[0]);
+    present.insert(id);
+    auto it = expected.find(id);
+    ASSERT_NE(it, expected.end()) << "entry " << id << " was never added";
+    const Expected& entry = it->second;
+    EXPECT_FALSE(entry.deleted) << "entry " << id << " survived its DeleteEntry";
+    EXPECT_EQ(std::get<std::string>(row[1]), entry.author) << id;
+    EXPECT_EQ(std::get<std::string>(row[2]), entry.message) << id;
+    EXPECT_EQ(std::get<int64_t>(row[3]), entry.at) << id;
+    EXPECT_EQ(std::get<int64_t>(row[4]), entry.likes) << "entry " << id << ": likes != LikeEntry mutations sent";
+  }
+  for (const auto& [id, entry] : expected) {
+    if (!entry.deleted) {
+      EXPECT_TRUE(present.count(id)) << "entry " << id << " was added, never deleted, but is gone";
+    }
+  }
+
+  uint64_t rejected_total = 0;
+  for (size_t i = 0; i < sim.client_count(); ++i) {
+    for (Lsn lsn : reported_rejections(sim, i, "no guestbook entry has that id")) {
+      if (lsn >= parsed[i].size()) continue;  // reported_rejections failed already
+      const nlohmann::json& object = parsed[i][lsn];
+      EXPECT_EQ(object.at("tag"), "LikeEntry") << "refused: " << object.dump();
+      auto it = expected.find(object.at("id").get<std::string>());
+      EXPECT_TRUE(it != expected.end() && it->second.deleted)
+          << "refused like of an entry never deleted: " << object.dump();
+      ++rejected_total;
+    }
+  }
+  EXPECT_EQ(sim.coordinator_stats().rejected, rejected_total);
+  EXPECT_EQ(sim.coordinator_stats().applied + sim.coordinator_stats().rejected, sent_total)
+      << "the coordinator did not consume every mutation exactly once";
+  totals.server_rejections += rejected_total;
+}
+
+// The SQL guestbook reducer on every replica with its own workload and checks.
+TEST(Simulation, RandomGuestbookConvergesWithSqlReducer) {
+  std::ifstream file(SQLSYNC_GUESTBOOK_SQL);
+  ASSERT_TRUE(file.good()) << "cannot open " << SQLSYNC_GUESTBOOK_SQL;
+  std::stringstream source;
+  source << file.rdbuf();
+  // One parsed reducer serves every replica: it holds no per-document state.
+  Result<std::shared_ptr<Reducer>> reducer = load_sql_reducer(source.str());
+  ASSERT_OK(reducer);
+  SimWorkload workload;
+  workload.reducer = [shared = *reducer](size_t) -> Result<std::shared_ptr<Reducer>> { return shared; };
+  workload.mutation = random_guestbook_mutation;
+  workload.dump = guestbook_dump;
+  workload.check_applied = check_guestbook_applied;
+  run_random_seeds(workload, seeds_to_run());
 }
 
 // Rebase: two clients increment one counter 100 times each while messages
