@@ -21,20 +21,6 @@ Bytes read_module() {
   return Bytes(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
 }
 
-// One SAVEPOINT per mutation, as the runtime does.
-class SavepointScope final : public MutationScope {
- public:
-  explicit SavepointScope(Database& db) : db_(db) {}
-  Status begin_mutation() override { return db_.exec("SAVEPOINT mutation"); }
-  Status end_mutation(bool keep) override {
-    if (!keep) SQLSYNC_RETURN_IF_ERROR(db_.exec("ROLLBACK TO mutation"));
-    return db_.exec("RELEASE mutation");
-  }
-
- private:
-  Database& db_;
-};
-
 // A reducer and its own database.
 class Replica {
  public:

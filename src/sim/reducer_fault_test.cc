@@ -17,20 +17,10 @@
 #include "reducer/sql_reducer.h"
 #include "reducer/wasm_reducer.h"
 #include "sim/sim_network.h"
+#include "sim/test_status.h"
 
 namespace sqlsync {
 namespace {
-
-const Status& status_of(const Status& status) { return status; }
-template <typename T>
-const Status& status_of(const Result<T>& result) {
-  return result.status();
-}
-#define ASSERT_OK(expr)                                                                 \
-  do {                                                                                  \
-    const auto& fault_test_result_ = (expr);                                            \
-    ASSERT_TRUE(fault_test_result_.is_ok()) << status_of(fault_test_result_).to_string(); \
-  } while (0)
 
 // Small limits keep the runaway mutations cheap; commands.wasm grows its
 // memory 1 MiB at a time from one 64 KiB page, so the first growth fails.

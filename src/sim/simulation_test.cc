@@ -21,20 +21,10 @@
 #include "reducer/sql_reducer.h"
 #include "reducer/wasm_reducer.h"
 #include "sim/sim_network.h"
+#include "sim/test_status.h"
 
 namespace sqlsync {
 namespace {
-
-const Status& status_of(const Status& status) { return status; }
-template <typename T>
-const Status& status_of(const Result<T>& result) {
-  return result.status();
-}
-#define ASSERT_OK(expr)                                                               \
-  do {                                                                                \
-    const auto& sim_test_result_ = (expr);                                            \
-    ASSERT_TRUE(sim_test_result_.is_ok()) << status_of(sim_test_result_).to_string(); \
-  } while (0)
 
 constexpr uint64_t kDefaultSeeds = 50;
 // wabt's interpreter makes a run with the WASM todo reducer ~40 times slower

@@ -377,4 +377,26 @@ int64_t Database::changes() { return sqlite3_changes64(db_); }
 
 bool Database::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
 
+Status SavepointScope::begin_mutation() {
+  if (open_) return Status::invalid_argument("begin_mutation: the previous mutation was not ended");
+  SQLSYNC_RETURN_IF_ERROR(runtime_statement("SAVEPOINT sqlsync_mutation"));
+  open_ = true;
+  return Status::ok();
+}
+
+Status SavepointScope::end_mutation(bool keep) {
+  if (!open_) return Status::invalid_argument("end_mutation without begin_mutation");
+  open_ = false;
+  if (!keep) SQLSYNC_RETURN_IF_ERROR(runtime_statement("ROLLBACK TO sqlsync_mutation"));
+  return runtime_statement("RELEASE sqlsync_mutation");
+}
+
+Status SavepointScope::runtime_statement(const char* sql) {
+  const bool confined = db_.confined();
+  db_.set_confined(false);
+  Status status = db_.execute(sql);
+  db_.set_confined(confined);
+  return status;
+}
+
 }  // namespace sqlsync

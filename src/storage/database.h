@@ -62,6 +62,7 @@ class Database final : public Transaction {
   // read-write connection around every reducer call and lifts it for its own
   // statements. Only read-write connections can be confined.
   void set_confined(bool confined);
+  bool confined() const { return confined_; }
 
  private:
   explicit Database(sqlite3* db) : db_(db) {}
@@ -85,6 +86,25 @@ class Database final : public Transaction {
   // never run for a reducer because its text happens to match.
   std::unordered_map<std::string, sqlite3_stmt*> statements_;
   std::unordered_map<std::string, sqlite3_stmt*> confined_statements_;
+};
+
+// The runtime's MutationScope: one SAVEPOINT per mutation of a batch, run
+// through cached statements with the connection's confinement lifted for
+// them (reducer code keeps running confined). `db` must outlive the scope.
+class SavepointScope final : public MutationScope {
+ public:
+  explicit SavepointScope(Database& db) : db_(db) {}
+
+  Status begin_mutation() override;
+  Status end_mutation(bool keep) override;
+  // True between begin_mutation() and end_mutation().
+  bool open() const { return open_; }
+
+ private:
+  Status runtime_statement(const char* sql);
+
+  Database& db_;
+  bool open_ = false;
 };
 
 }  // namespace sqlsync

@@ -52,36 +52,6 @@ class Confinement {
   Database& db_;
 };
 
-class SavepointScope final : public MutationScope {
- public:
-  explicit SavepointScope(Database& db) : db_(db) {}
-
-  Status begin_mutation() override {
-    if (open_) return Status::invalid_argument("begin_mutation: the previous mutation was not ended");
-    SQLSYNC_RETURN_IF_ERROR(runtime_statement("SAVEPOINT sqlsync_mutation"));
-    open_ = true;
-    return Status::ok();
-  }
-  Status end_mutation(bool keep) override {
-    if (!open_) return Status::invalid_argument("end_mutation without begin_mutation");
-    open_ = false;
-    if (!keep) SQLSYNC_RETURN_IF_ERROR(runtime_statement("ROLLBACK TO sqlsync_mutation"));
-    return runtime_statement("RELEASE sqlsync_mutation");
-  }
-  bool open() const { return open_; }
-
- private:
-  Status runtime_statement(const char* sql) {
-    db_.set_confined(false);
-    Status status = db_.execute(sql);
-    db_.set_confined(true);
-    return status;
-  }
-
-  Database& db_;
-  bool open_ = false;
-};
-
 }  // namespace
 
 Status DocumentDatabase::apply_mutation(Reducer& reducer, ByteView mutation) {
