@@ -18,8 +18,11 @@
 find_program(SQLSYNC_WASM_CXX NAMES clang++-14
   DOC "clang++ able to target wasm32-wasi (reducer modules)")
 
+# -mbulk-memory turns memcpy/memset into memory.copy/memory.fill, which the
+# host's interpreter runs natively instead of as byte loops (the host enables
+# bulk memory, docs/reducer-abi.md).
 set(SQLSYNC_WASM_FLAGS
-  --target=wasm32-wasi -std=c++20 -O2 -fno-exceptions -fno-rtti
+  --target=wasm32-wasi -std=c++20 -O2 -mbulk-memory -fno-exceptions -fno-rtti
   -Wall -Wextra -Werror)
 
 function(sqlsync_add_wasm_reducer target)

@@ -217,5 +217,48 @@ TEST(GuestStatusTest, ContextAndMacros) {
   EXPECT_FALSE(from_ok.is_ok());
 }
 
+TEST(GuestJsonTest, DecodesRunsOfAsciiBetweenEscapesAndUtf8) {
+  Json json = parse_ok("{\"s\":\"plain text \\n then \\u00e9, then h\xC3\xA9, \\\"quoted\\\" end\"}");
+  EXPECT_EQ(*json.find("s")->string(), "plain text \n then \xC3\xA9, then h\xC3\xA9, \"quoted\" end");
+}
+
+// The ABI encodings the guest sends (docs/reducer-abi.md).
+std::vector<uint8_t> bytes_of(std::span<const uint8_t> span) { return {span.begin(), span.end()}; }
+
+TEST(GuestAbiTest, EncodesParamsInTheAbiLayout) {
+  EXPECT_TRUE(guest_internal::encode_params({}).empty());
+  const Value params[] = {std::monostate(), int64_t{-2}, 1.5, std::string("h\xC3\xA9"), Blob{7, 8}};
+  std::vector<uint8_t> expected = {5, 0, 0, 0, 0, 1, 0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 2};
+  const double real = 1.5;
+  const auto* real_bytes = reinterpret_cast<const uint8_t*>(&real);
+  expected.insert(expected.end(), real_bytes, real_bytes + 8);
+  expected.insert(expected.end(), {3, 3, 0, 0, 0, 'h', 0xC3, 0xA9, 4, 2, 0, 0, 0, 7, 8});
+  EXPECT_EQ(bytes_of(guest_internal::encode_params(params)), expected);
+}
+
+TEST(GuestAbiTest, ParamsBufferIsReusedAndShrinksAfterALargeStatement) {
+  const Value large[] = {Blob(100000, 0xAB)};
+  std::span<const uint8_t> encoded = guest_internal::encode_params(large);
+  ASSERT_EQ(encoded.size(), 4u + 5u + 100000u);
+  EXPECT_EQ(encoded.back(), 0xAB);
+  const Value small[] = {int64_t{1}};
+  EXPECT_EQ(bytes_of(guest_internal::encode_params(small)),
+            (std::vector<uint8_t>{1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0}));
+}
+
+TEST(GuestAbiTest, ReleasedBufferStartsWithItsPayloadLength) {
+  guest_internal::Writer writer;
+  writer.u32(9);
+  writer.tagged(1, "ab", 2);
+  uint8_t* buffer = writer.release();
+  EXPECT_EQ(std::vector<uint8_t>(buffer, buffer + 15),
+            (std::vector<uint8_t>{11, 0, 0, 0, 9, 0, 0, 0, 1, 2, 0, 0, 0, 'a', 'b'}));
+  std::free(buffer);
+
+  uint8_t* empty = guest_internal::make_buffer("");
+  EXPECT_EQ(std::vector<uint8_t>(empty, empty + 4), (std::vector<uint8_t>{0, 0, 0, 0}));
+  std::free(empty);
+}
+
 }  // namespace
 }  // namespace sqlsync

@@ -27,9 +27,9 @@ namespace sqlsync {
 namespace {
 
 constexpr uint64_t kDefaultSeeds = 50;
-// wabt's interpreter makes a run with the WASM todo reducer ~40 times slower
-// than with the native one (about 2 s per seed here, nearly all of it in the
-// interpreter loop): 20 seeds keep simulation_test under a minute.
+// wabt's interpreter makes a run with the WASM todo reducer much slower than
+// with the native one (about 0.6 s per seed here, nearly all of it in the
+// interpreter loop): 20 seeds keep simulation_test well under a minute.
 constexpr uint64_t kDefaultWasmSeeds = 20;
 // random_step() calls allowed for a workload: far more than any seed needs.
 constexpr uint64_t kMaxEvents = 200'000;

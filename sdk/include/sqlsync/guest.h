@@ -253,6 +253,16 @@ class JsonScanner {
   bool string(std::string* out) {
     if (!expect('"', "expected a string")) return false;
     while (true) {
+      // Plain ASCII is copied a run at a time: appending per byte costs the
+      // interpreter that runs guests more than the scan itself.
+      size_t run_end = pos_;
+      while (run_end < text_.size()) {
+        auto c = static_cast<uint8_t>(text_[run_end]);
+        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) break;
+        ++run_end;
+      }
+      if (out && run_end > pos_) out->append(text_.data() + pos_, run_end - pos_);
+      pos_ = run_end;
       if (at_end()) return fail("unterminated string");
       auto c = static_cast<uint8_t>(text_[pos_]);
       if (c == '"') {
@@ -728,46 +738,118 @@ namespace guest_internal {
   __builtin_trap();
 }
 
-// A length-prefixed buffer allocated with sqlsync_alloc (malloc) holding
-// `payload`; the receiver frees it.
-inline uint8_t* make_buffer(const std::vector<uint8_t>& payload) {
-  auto* buffer = static_cast<uint8_t*>(std::malloc(4 + payload.size()));
-  if (!buffer) __builtin_trap();
-  auto length = static_cast<uint32_t>(payload.size());
-  std::memcpy(buffer, &length, 4);  // wasm is little-endian, like the ABI
-  if (!payload.empty()) std::memcpy(buffer + 4, payload.data(), payload.size());
-  return buffer;
-}
-
-// Appends ABI encodings.
+// Appends ABI encodings to a malloc'ed buffer that starts with 4 bytes left
+// for the length prefix, so release() hands it to the host without a copy.
+// The host interprets every wasm instruction (~100x slower than native code):
+// this stays free of std::vector's growth and insert paths on purpose.
 class Writer {
  public:
-  std::vector<uint8_t>& bytes() { return bytes_; }
+  Writer() = default;
+  ~Writer() { std::free(data_); }
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
 
-  void u8(uint8_t value) { bytes_.push_back(value); }
-  void u32(uint32_t value) { raw(&value, 4); }
-  void i64(int64_t value) { raw(&value, 8); }
-  void f64(double value) { raw(&value, 8); }
-  // u32 size + bytes.
-  void sized(const void* data, size_t size) {
-    u32(static_cast<uint32_t>(size));
-    raw(data, size);
+  // Forgets the payload, keeping the allocation.
+  void clear() { size_ = 4; }
+  // Makes room for `size` more payload bytes.
+  void reserve(size_t size) {
+    if (size > capacity_ - size_) grow(size);
   }
+  // The payload (without the length prefix).
+  const uint8_t* payload() const { return data_ ? data_ + 4 : nullptr; }
+  size_t payload_size() const { return size_ - 4; }
+  size_t capacity() const { return capacity_; }
+
+  // The length-prefixed buffer (see make_buffer), owned by the caller; the
+  // Writer is empty afterwards.
+  uint8_t* release() {
+    if (!data_) grow(0);
+    auto length = static_cast<uint32_t>(payload_size());
+    std::memcpy(data_, &length, 4);  // wasm is little-endian, like the ABI
+    uint8_t* buffer = data_;
+    data_ = nullptr;
+    size_ = capacity_ = 4;
+    return buffer;
+  }
+
+  // Appends `size` bytes and returns where to write them (valid until the
+  // next append).
+  uint8_t* extend(size_t size) {
+    reserve(size);
+    uint8_t* out = data_ + size_;
+    size_ += size;
+    return out;
+  }
+  void bytes(const void* data, size_t size) {
+    if (size != 0) std::memcpy(extend(size), data, size);
+  }
+  void u8(uint8_t value) { *extend(1) = value; }
+  void u32(uint32_t value) { bytes(&value, 4); }
   void value(const Value& value) {
-    u8(static_cast<uint8_t>(value.index()));  // the ABI tags follow Value's order
-    if (auto* integer = std::get_if<int64_t>(&value)) i64(*integer);
-    if (auto* real = std::get_if<double>(&value)) f64(*real);
-    if (auto* text = std::get_if<std::string>(&value)) sized(text->data(), text->size());
-    if (auto* blob = std::get_if<Blob>(&value)) sized(blob->data(), blob->size());
+    const auto tag = static_cast<uint8_t>(value.index());  // the ABI tags follow Value's order
+    const void* data = nullptr;
+    size_t size = 0;
+    if (auto* integer = std::get_if<int64_t>(&value)) {
+      data = integer;
+    } else if (auto* real = std::get_if<double>(&value)) {
+      data = real;
+    } else if (auto* text = std::get_if<std::string>(&value)) {
+      data = text->data();
+      size = text->size();
+    } else if (auto* blob = std::get_if<Blob>(&value)) {
+      data = blob->data();
+      size = blob->size();
+    }
+    if (tag == 1 || tag == 2) {
+      uint8_t* out = extend(9);
+      out[0] = tag;
+      std::memcpy(out + 1, data, 8);
+    } else if (tag == 3 || tag == 4) {
+      tagged(tag, data, size);
+    } else {
+      u8(tag);
+    }
+  }
+  // u8 tag + u32 size + bytes.
+  void tagged(uint8_t tag, const void* data, size_t size) {
+    uint8_t* out = extend(5 + size);
+    out[0] = tag;
+    put_sized(out + 1, data, size);
+  }
+  // Bytes value() appends for `value`.
+  static size_t value_size(const Value& value) {
+    if (auto* text = std::get_if<std::string>(&value)) return 5 + text->size();
+    if (auto* blob = std::get_if<Blob>(&value)) return 5 + blob->size();
+    return std::holds_alternative<std::monostate>(value) ? 1 : 9;
   }
 
  private:
-  void raw(const void* data, size_t size) {
-    auto* p = static_cast<const uint8_t*>(data);
-    bytes_.insert(bytes_.end(), p, p + size);
+  static void put_sized(uint8_t* out, const void* data, size_t size) {
+    auto length = static_cast<uint32_t>(size);
+    std::memcpy(out, &length, 4);
+    if (size != 0) std::memcpy(out + 4, data, size);
   }
-  std::vector<uint8_t> bytes_;
+  void grow(size_t size) {
+    size_t capacity = capacity_ * 2 > size_ + size ? capacity_ * 2 : size_ + size;
+    if (capacity < 64) capacity = 64;
+    auto* data = static_cast<uint8_t*>(std::realloc(data_, capacity));
+    if (!data) __builtin_trap();
+    data_ = data;
+    capacity_ = capacity;
+  }
+
+  uint8_t* data_ = nullptr;
+  size_t size_ = 4;
+  size_t capacity_ = 4;
 };
+
+// A length-prefixed buffer allocated with sqlsync_alloc (malloc) holding
+// `payload`; the receiver frees it.
+inline uint8_t* make_buffer(std::string_view payload) {
+  Writer writer;
+  writer.bytes(payload.data(), payload.size());
+  return writer.release();
+}
 
 // Reads the payload of a host buffer; any overrun breaks the ABI.
 class Reader {
@@ -807,10 +889,14 @@ class Reader {
     return value;
   }
   const uint8_t* take(size_t size) {
-    if (size > size_ - pos_) host_broke_abi(std::string(name_) + ": truncated at offset " + std::to_string(pos_));
+    if (size > size_ - pos_) truncated();
     const uint8_t* p = data_ + pos_;
     pos_ += size;
     return p;
+  }
+  // Out of line so that take(), on every read, stays a few instructions.
+  [[noreturn]] __attribute__((noinline)) void truncated() const {
+    host_broke_abi(std::string(name_) + ": truncated at offset " + std::to_string(pos_));
   }
 
   const uint8_t* data_;
@@ -840,13 +926,21 @@ class HostBuffer {
   std::optional<Reader> reader_;
 };
 
-// Encodes params (empty: no buffer at all, as the ABI allows).
-inline std::vector<uint8_t> encode_params(std::span<const Value> params) {
+// Encodes params into a buffer reused across calls (a guest is single
+// threaded and Tx calls do not nest); empty params encode to nothing (no
+// buffer at all, as the ABI allows). Valid until the next call.
+inline std::span<const uint8_t> encode_params(std::span<const Value> params) {
   if (params.empty()) return {};
-  Writer writer;
-  writer.u32(static_cast<uint32_t>(params.size()));
-  for (const Value& value : params) writer.value(value);
-  return std::move(writer.bytes());
+  static Writer scratch;
+  // Give back what one unusually large statement needed.
+  if (scratch.capacity() > (size_t{64} << 10)) std::free(scratch.release());
+  scratch.clear();
+  size_t size = 4;
+  for (const Value& value : params) size += Writer::value_size(value);
+  scratch.reserve(size);
+  scratch.u32(static_cast<uint32_t>(params.size()));
+  for (const Value& value : params) scratch.value(value);
+  return {scratch.payload(), scratch.payload_size()};
 }
 
 }  // namespace guest_internal
@@ -863,7 +957,7 @@ class Tx {
     return execute(sql, std::span<const Value>(params.begin(), params.size()));
   }
   Status execute(std::string_view sql, std::span<const Value> params) {
-    std::vector<uint8_t> encoded = guest_internal::encode_params(params);
+    std::span<const uint8_t> encoded = guest_internal::encode_params(params);
     guest_internal::HostBuffer result(
         guest_internal::sqlsync_host_execute(sql.data(), static_cast<uint32_t>(sql.size()), encoded.data(),
                                               static_cast<uint32_t>(encoded.size())),
@@ -880,7 +974,7 @@ class Tx {
     return query(sql, std::span<const Value>(params.begin(), params.size()));
   }
   Result<QueryResult> query(std::string_view sql, std::span<const Value> params) {
-    std::vector<uint8_t> encoded = guest_internal::encode_params(params);
+    std::span<const uint8_t> encoded = guest_internal::encode_params(params);
     guest_internal::HostBuffer result(
         guest_internal::sqlsync_host_query(sql.data(), static_cast<uint32_t>(sql.size()), encoded.data(),
                                            static_cast<uint32_t>(encoded.size())),
@@ -924,22 +1018,26 @@ using MigrateFunction = Status (*)(Tx&, int, int);
 inline uint8_t* reduce_batch(uint8_t* batch, uint32_t batch_len, ReduceFunction reduce) {
   HostBuffer buffer(batch, "batch");
   Reader& reader = buffer.reader();
-  std::vector<std::string_view> mutations(reader.u32());
-  for (std::string_view& mutation : mutations) mutation = reader.sized();
+  const uint32_t count = reader.u32();
+  // Check the whole batch before running any mutation, then read it again
+  // (cheaper for the interpreter than collecting the views in a vector).
+  Reader next = reader;
+  for (uint32_t i = 0; i < count; ++i) static_cast<void>(reader.sized());
   if (!reader.at_end()) host_broke_abi("batch: trailing bytes");
   if (buffer.length() != batch_len) host_broke_abi("batch: batch_len differs from the buffer's length field");
 
   Writer verdicts;
-  verdicts.u32(static_cast<uint32_t>(mutations.size()));
-  for (std::string_view mutation : mutations) {
+  verdicts.reserve(4 + 5 * size_t{count});
+  verdicts.u32(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    std::string_view mutation = next.sized();
     sqlsync_host_mutation_begin();
     Tx tx;
     Status verdict = reduce(tx, mutation);
     sqlsync_host_mutation_end(verdict.is_ok() ? 1 : 0);
-    verdicts.u8(verdict.is_ok() ? 0 : 1);
-    verdicts.sized(verdict.message().data(), verdict.is_ok() ? 0 : verdict.message().size());
+    verdicts.tagged(verdict.is_ok() ? 0 : 1, verdict.message().data(), verdict.is_ok() ? 0 : verdict.message().size());
   }
-  return make_buffer(verdicts.bytes());
+  return verdicts.release();
 }
 
 // sqlsync_migrate: 0, or an error buffer holding the message.
@@ -948,7 +1046,7 @@ inline uint8_t* migrate(int from, int to, MigrateFunction migrate) {
   Status status = migrate(tx, from, to);
   if (status.is_ok()) return nullptr;
   std::string message = status.message().empty() ? "migration failed" : status.message();
-  return make_buffer(std::vector<uint8_t>(message.begin(), message.end()));
+  return make_buffer(message);
 }
 
 }  // namespace guest_internal
