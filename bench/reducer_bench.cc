@@ -49,22 +49,6 @@ T check(Result<T> result, const char* what) {
 
 std::string body(int i) { return "task number " + std::to_string(i); }
 
-// Same savepoints as the runtime's scope (src/sync/document_database.cc),
-// through cached statements; no confinement, which the coordinator part
-// includes.
-class SavepointScope final : public MutationScope {
- public:
-  explicit SavepointScope(Database& db) : db_(db) {}
-  Status begin_mutation() override { return db_.execute("SAVEPOINT bench_mutation"); }
-  Status end_mutation(bool keep) override {
-    if (!keep) SQLSYNC_RETURN_IF_ERROR(db_.execute("ROLLBACK TO bench_mutation"));
-    return db_.execute("RELEASE bench_mutation");
-  }
-
- private:
-  Database& db_;
-};
-
 std::unique_ptr<Database> open_items_database() {
   auto db = check(Database::open(":memory:", nullptr, Database::Access::kReadWrite), "opening :memory:");
   check(db->exec("PRAGMA page_size=4096; PRAGMA journal_mode=MEMORY;"), "pragmas");

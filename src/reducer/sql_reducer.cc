@@ -28,6 +28,8 @@ struct Statement {
   // Set for the statement after `-- require <message>`: unless its first
   // column is a nonzero number, the mutation is rejected with the message.
   std::optional<std::string> requirement;
+  // slots[i] is where the reducer's MutationScanner keeps fields[i].
+  std::vector<size_t> slots;
 };
 
 struct Section {
@@ -353,10 +355,240 @@ Status SourceParser::finish_section() {
 // browser build has exceptions disabled.
 std::string json_text(const Json& json) { return json.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
+// One top-level field of a mutation, as its SQL value (see docs/sql-reducer.md
+// for the mapping).
+struct Field {
+  enum class Kind {
+    kAbsent,
+    kValue,
+    // An unsigned integer above the 64-bit signed range.
+    kOutOfRange,
+    // An object or array: bound as its JSON text, which needs the DOM.
+    kNested,
+  };
+  Kind kind = Kind::kAbsent;
+  Value value;
+};
+
+// Collects the tag of a mutation and the top-level fields some mutation
+// section binds from SAX events, without building a DOM: events come from
+// scan_flat() when the text allows, else from nlohmann's SAX parser, which
+// never throws (a syntax error arrives in parse_error()). Kept across
+// mutations so its strings keep their capacity.
+class MutationScanner {
+ public:
+  // `names`: sorted, unique field names bound by any mutation section.
+  explicit MutationScanner(std::vector<std::string> names) : names_(std::move(names)), fields_(names_.size()) {}
+
+  // Index of `name` in the names given to the constructor (which must hold it).
+  size_t slot(std::string_view name) const {
+    return static_cast<size_t>(std::lower_bound(names_.begin(), names_.end(), name) - names_.begin());
+  }
+
+  // Parses `text`; false if it is not valid JSON. Invalidates the results of
+  // the previous scan.
+  bool scan(std::string_view text) {
+    reset();
+    if (scan_flat(text)) return true;
+    reset();
+    return Json::sax_parse(text.begin(), text.end(), this);
+  }
+
+  // Results of the last successful scan; a member repeated in the object
+  // counts with its last value, as in nlohmann's DOM.
+  // The JSON type name of the whole mutation ("object", "array", ...).
+  const char* top_type() const { return top_type_; }
+  // The last "tag" member, if it is a string.
+  const std::string* tag() const { return has_tag_ ? &tag_ : nullptr; }
+  const Field& field(size_t slot) const { return fields_[slot]; }
+
+  // SAX events (nlohmann's json_sax interface).
+  bool null() { return scalar(std::monostate(), "null"); }
+  bool boolean(bool value) { return scalar(int64_t{value ? 1 : 0}, "boolean"); }
+  bool number_integer(Json::number_integer_t value) { return scalar(int64_t{value}, "number"); }
+  bool number_unsigned(Json::number_unsigned_t value) {
+    if (value > uint64_t{std::numeric_limits<int64_t>::max()}) return other(Field::Kind::kOutOfRange, "number");
+    return scalar(static_cast<int64_t>(value), "number");
+  }
+  bool number_float(Json::number_float_t value, const std::string&) { return scalar(value, "number"); }
+  bool string(std::string& value) { return string_value(value); }
+  bool binary(Json::binary_t&) { return true; }  // JSON text has no binary values
+  bool start_object(size_t) { return start("object"); }
+  bool start_array(size_t) { return start("array"); }
+  bool end_object() { return end(); }
+  bool end_array() { return end(); }
+  bool key(std::string& name) { return member(name); }
+  bool parse_error(size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
+
+ private:
+  bool member(std::string_view name) {
+    if (depth_ != 1) return true;
+    member_is_tag_ = name == "tag";
+    auto found = std::lower_bound(names_.begin(), names_.end(), name);
+    member_ = found != names_.end() && *found == name ? &fields_[static_cast<size_t>(found - names_.begin())] : nullptr;
+    return true;
+  }
+
+  void reset() {
+    for (Field& field : fields_) field.kind = Field::Kind::kAbsent;
+    depth_ = 0;
+    top_type_ = nullptr;
+    member_ = nullptr;
+    member_is_tag_ = false;
+    has_tag_ = false;
+  }
+
+  static bool is_json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+  // Delivers the events of `text` if it is in the subset of JSON most
+  // mutations use, a flat object of printable ASCII strings without escapes,
+  // integers of up to 18 digits, true, false and null: nlohmann's lexer, built
+  // for all of JSON, is most of the cost of a mutation. Returns false, maybe
+  // after some events, for anything else, valid JSON or not.
+  bool scan_flat(std::string_view text) {
+    size_t i = 0;
+    auto next_is = [&](char c) {
+      while (i < text.size() && is_json_space(text[i])) ++i;
+      if (i == text.size() || text[i] != c) return false;
+      ++i;
+      return true;
+    };
+    // The contents of the string at i, or nullopt if it is not a plain one.
+    auto read_string = [&]() -> std::optional<std::string_view> {
+      if (!next_is('"')) return std::nullopt;
+      const size_t start = i;
+      while (i < text.size() && text[i] >= 0x20 && text[i] <= 0x7e && text[i] != '"' && text[i] != '\\') ++i;
+      if (i == text.size() || text[i] != '"') return std::nullopt;
+      return text.substr(start, i++ - start);
+    };
+    if (!next_is('{')) return false;
+    start_object(0);
+    if (!next_is('}')) {
+      do {
+        const std::optional<std::string_view> name = read_string();
+        if (!name) return false;
+        member(*name);
+        if (!next_is(':')) return false;
+        while (i < text.size() && is_json_space(text[i])) ++i;
+        const std::string_view rest = text.substr(i);
+        if (rest.substr(0, 1) == "\"") {
+          const std::optional<std::string_view> value = read_string();
+          if (!value) return false;
+          string_value(*value);
+        } else if (rest.substr(0, 4) == "true") {
+          boolean(true);
+          i += 4;
+        } else if (rest.substr(0, 4) == "null") {
+          null();
+          i += 4;
+        } else if (rest.substr(0, 5) == "false") {
+          boolean(false);
+          i += 5;
+        } else {
+          const bool negative = rest.substr(0, 1) == "-";
+          const size_t digits = negative ? ++i : i;
+          uint64_t magnitude = 0;
+          while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+            magnitude = magnitude * 10 + static_cast<uint64_t>(text[i++] - '0');
+          }
+          // Leading zeros are invalid JSON; more digits may leave int64_t.
+          if (i == digits || i - digits > 18 || (text[digits] == '0' && i - digits > 1)) return false;
+          const auto value = static_cast<int64_t>(magnitude);
+          number_integer(negative ? -value : value);
+        }
+      } while (next_is(','));
+      if (!next_is('}')) return false;
+    }
+    end_object();
+    while (i < text.size() && is_json_space(text[i])) ++i;
+    return i == text.size();
+  }
+
+  // A string value; assigned in place so the strings keep their capacity.
+  bool string_value(std::string_view value) {
+    if (depth_ == 0) top_type_ = "string";
+    if (depth_ != 1) return true;
+    if (member_is_tag_) {
+      tag_.assign(value);
+      has_tag_ = true;
+    }
+    if (member_ != nullptr) {
+      member_->kind = Field::Kind::kValue;
+      if (auto* held = std::get_if<std::string>(&member_->value)) {
+        held->assign(value);
+      } else {
+        member_->value.emplace<std::string>(value);
+      }
+    }
+    return true;
+  }
+  // Any other value bound as is; `type` is its JSON type name, kept if it is
+  // the whole mutation.
+  bool scalar(Value value, const char* type) {
+    if (depth_ == 0) top_type_ = type;
+    if (depth_ != 1) return true;
+    if (member_is_tag_) has_tag_ = false;
+    if (member_ != nullptr) {
+      member_->kind = Field::Kind::kValue;
+      member_->value = std::move(value);
+    }
+    return true;
+  }
+  // A value not bound as is: an out-of-range number or a container.
+  bool other(Field::Kind kind, const char* type) {
+    if (depth_ == 0) top_type_ = type;
+    if (depth_ != 1) return true;
+    if (member_is_tag_) has_tag_ = false;
+    if (member_ != nullptr) member_->kind = kind;
+    return true;
+  }
+  bool start(const char* type) {
+    other(Field::Kind::kNested, type);
+    ++depth_;
+    return true;
+  }
+  bool end() {
+    --depth_;
+    return true;
+  }
+
+  std::vector<std::string> names_;
+  std::vector<Field> fields_;  // fields_[i] holds member names_[i]
+  size_t depth_ = 0;           // of the containers open around the next event
+  const char* top_type_ = nullptr;
+  Field* member_ = nullptr;  // where the value of the current member goes
+  bool member_is_tag_ = false;
+  std::string tag_;
+  bool has_tag_ = false;
+};
+
+// The sorted, unique names of the fields `mutations` bind.
+std::vector<std::string> bound_names(const std::map<std::string, Section, std::less<>>& mutations) {
+  std::vector<std::string> names;
+  for (const auto& [tag, section] : mutations) {
+    for (const Statement& statement : section.statements) {
+      names.insert(names.end(), statement.fields.begin(), statement.fields.end());
+    }
+  }
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  return names;
+}
+
+std::string statement_context(const std::string& tag, const Statement& statement) {
+  return "mutation " + tag + ", statement at line " + std::to_string(statement.line);
+}
+
 class SqlReducer final : public Reducer {
  public:
   SqlReducer(std::vector<Section> migrations, std::map<std::string, Section, std::less<>> mutations)
-      : migrations_(std::move(migrations)), mutations_(std::move(mutations)) {}
+      : migrations_(std::move(migrations)), mutations_(std::move(mutations)), scanner_(bound_names(mutations_)) {
+    for (auto& [tag, section] : mutations_) {
+      for (Statement& statement : section.statements) {
+        for (const std::string& name : statement.fields) statement.slots.push_back(scanner_.slot(name));
+      }
+    }
+  }
 
   Status reduce(Transaction& tx, ByteView mutation) override;
   uint32_t schema_version() const override { return static_cast<uint32_t>(migrations_.size()); }
@@ -368,34 +600,10 @@ class SqlReducer final : public Reducer {
   // migrations_[i] is migration i + 1.
   std::vector<Section> migrations_;
   std::map<std::string, Section, std::less<>> mutations_;
+  // Per-mutation scratch, kept so its allocations are reused.
+  MutationScanner scanner_;
+  std::vector<Value> params_;
 };
-
-// The SQL value of a JSON field (see docs/sql-reducer.md for the mapping).
-Result<Value> field_value(const Json& field, const std::string& tag, const std::string& name) {
-  switch (field.type()) {
-    case Json::value_t::null:
-      return Value();
-    case Json::value_t::boolean:
-      return Value(int64_t{field.get<bool>() ? 1 : 0});
-    case Json::value_t::number_integer:
-      return Value(field.get<int64_t>());
-    case Json::value_t::number_unsigned:
-      if (field.get<uint64_t>() > uint64_t{std::numeric_limits<int64_t>::max()}) {
-        return Status::rejected("mutation " + tag + ": field '" + name + "' is out of the 64-bit integer range");
-      }
-      return Value(static_cast<int64_t>(field.get<uint64_t>()));
-    case Json::value_t::number_float:
-      return Value(field.get<double>());
-    case Json::value_t::string:
-      return Value(field.get<std::string>());
-    case Json::value_t::object:
-    case Json::value_t::array:
-      return Value(json_text(field));
-    default:  // binary and discarded never come out of the parser
-      return Status::rejected("mutation " + tag + ": field '" + name + "' has no SQL value (" + field.type_name() +
-                              ")");
-  }
-}
 
 // A requirement holds when the query's first column is a nonzero number.
 bool requirement_holds(const QueryResult& result) {
@@ -408,47 +616,54 @@ bool requirement_holds(const QueryResult& result) {
 
 Status SqlReducer::reduce(Transaction& tx, ByteView mutation) {
   const std::string_view text = as_text(mutation);
-  const Json json = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) {
+  if (!scanner_.scan(text)) {
     return Status::rejected("mutation is not valid JSON (" + std::to_string(text.size()) +
                             " bytes); expected {\"tag\": \"<Tag>\", ...fields}");
   }
-  if (!json.is_object()) {
-    return Status::rejected(std::string("mutation is a JSON ") + json.type_name() +
+  if (std::string_view(scanner_.top_type()) != "object") {
+    return Status::rejected(std::string("mutation is a JSON ") + scanner_.top_type() +
                             ", expected an object {\"tag\": \"<Tag>\", ...fields}");
   }
-  auto tag_field = json.find("tag");
-  if (tag_field == json.end() || !tag_field->is_string()) {
+  const std::string* tag = scanner_.tag();
+  if (tag == nullptr) {
     return Status::rejected("mutation has no string field \"tag\" naming its kind; this reducer knows " + known_tags());
   }
-  const std::string tag = tag_field->get<std::string>();
-  auto section = mutations_.find(tag);
+  auto section = mutations_.find(*tag);
   if (section == mutations_.end()) {
-    return Status::rejected("unknown mutation tag \"" + tag + "\"; this reducer knows " + known_tags());
+    return Status::rejected("unknown mutation tag \"" + *tag + "\"; this reducer knows " + known_tags());
   }
 
-  std::vector<Value> params;
+  // Only objects and arrays, bound as their JSON text, need the DOM.
+  std::optional<Json> dom;
   for (const Statement& statement : section->second.statements) {
-    params.clear();
-    for (const std::string& name : statement.fields) {
-      auto field = json.find(name);
-      if (field == json.end()) {
-        return Status::rejected("mutation " + tag + " needs field '" + name + "' (used at line " +
-                                std::to_string(statement.line) + ")");
+    params_.resize(statement.fields.size());
+    for (size_t i = 0; i < statement.fields.size(); ++i) {
+      const std::string& name = statement.fields[i];
+      const Field& field = scanner_.field(statement.slots[i]);
+      switch (field.kind) {
+        case Field::Kind::kAbsent:
+          return Status::rejected("mutation " + *tag + " needs field '" + name + "' (used at line " +
+                                  std::to_string(statement.line) + ")");
+        case Field::Kind::kOutOfRange:
+          return Status::rejected("mutation " + *tag + ": field '" + name + "' is out of the 64-bit integer range");
+        case Field::Kind::kNested:
+          if (!dom) dom = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+          params_[i] = json_text(*dom->find(name));
+          break;
+        case Field::Kind::kValue:
+          params_[i] = field.value;
+          break;
       }
-      SQLSYNC_ASSIGN_OR_RETURN(Value value, field_value(*field, tag, name));
-      params.push_back(std::move(value));
     }
-    const std::string context = "mutation " + tag + ", statement at line " + std::to_string(statement.line);
     if (!statement.requirement) {
-      Status status = tx.execute(statement.sql, params);
-      if (!status.is_ok()) return status.with_context(context);
+      Status status = tx.execute(statement.sql, params_);
+      if (!status.is_ok()) return status.with_context(statement_context(*tag, statement));
       continue;
     }
-    Result<QueryResult> result = tx.query(statement.sql, params);
-    if (!result.is_ok()) return result.status().with_context(context);
+    Result<QueryResult> result = tx.query(statement.sql, params_);
+    if (!result.is_ok()) return result.status().with_context(statement_context(*tag, statement));
     if (!requirement_holds(*result)) {
-      return Status::rejected("mutation " + tag + " rejected: " + *statement.requirement + " (requirement at line " +
+      return Status::rejected("mutation " + *tag + " rejected: " + *statement.requirement + " (requirement at line " +
                               std::to_string(statement.line) + ")");
     }
   }
