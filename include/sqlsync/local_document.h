@@ -22,7 +22,7 @@ namespace sqlsync {
 struct Rejection {
   JournalId timeline;
   Lsn lsn = 0;
-  std::string message;
+  std::string message;  // the reducer's reason, e.g. "no task with id \"t1\""
 };
 
 class LocalDocument {

@@ -141,7 +141,6 @@ TEST(ReducerFault, CoordinatorRejectsWhatItsWasmReducerCannotRun) {
   ASSERT_EQ(rejections.size(), 3u);
   for (const Rejection& rejection : rejections) EXPECT_EQ(rejection.timeline, sim.client(kAuthor).timeline_id());
   EXPECT_EQ(rejections[0].lsn, 1u);
-  // The coordinator records the verdict as Status::to_string(): "Rejected: <reason>".
   EXPECT_NE(rejections[0].message.find("reducer trapped: unreachable"), std::string::npos) << rejections[0].message;
   EXPECT_EQ(rejections[1].lsn, 3u);
   EXPECT_NE(rejections[1].message.find("reducer exceeded its execution budget (200000 units)"), std::string::npos)

@@ -186,7 +186,7 @@ class CoordinatorDocument::Impl {
       } else {
         // Consumed, never retried: the author learns the reason.
         ++report.rejected;
-        Value params[] = {blob(id), static_cast<int64_t>(lsn), verdicts[i].to_string()};
+        Value params[] = {blob(id), static_cast<int64_t>(lsn), verdicts[i].message()};
         SQLSYNC_RETURN_IF_ERROR(db_->writer().execute(kRecordRejection, params));
       }
       timelines_.at(id)->applied = lsn;
