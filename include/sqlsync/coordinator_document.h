@@ -52,9 +52,13 @@ class CoordinatorDocument {
 
   // Applies every queued mutation in arrival order in one transaction,
   // each under its own savepoint: a rejected mutation is rolled back alone,
-  // consumed, and recorded for its author. Commits at most one frame.
+  // consumed, and recorded for its author. Commits at most one frame. If a
+  // reducer ends the transaction from inside, the queue is applied one
+  // mutation per transaction and only that mutation is refused. On any
+  // other error nothing is consumed; the same work is tried at the next step.
   Result<StepReport> step();
-  // True if step() has work (queued mutations or a due no-op acknowledgement).
+  // True if step() has work: queued mutations, a due no-op acknowledgement,
+  // or rejections a reconnected author has seen and that can be pruned.
   bool has_work() const;
 
   // Replaces the reducer (an application update). If the new reducer's

@@ -77,30 +77,36 @@ std::string confined_denial(int action, const char* arg1, const char* arg2) {
       if (arg2 != nullptr) return std::string("reducer may not set PRAGMA ") + arg1 + " (to " + arg2 + ")";
       return std::string("reducer may not run PRAGMA ") + arg1 +
              ": only PRAGMAs that read a setting or describe the schema are allowed";
+    case SQLITE_CREATE_TEMP_TABLE:
+    case SQLITE_CREATE_TEMP_VIEW:
+    case SQLITE_CREATE_TEMP_INDEX:
+    case SQLITE_CREATE_TEMP_TRIGGER:
+      // TEMP objects live on one connection and are never replicated: a
+      // reducer could carry state that differs between replicas.
+      return "reducer may not create temporary objects: they are not part of the document";
+    case SQLITE_ANALYZE:
+      // ANALYZE writes pages without changing a row, which the coordinator's
+      // no-op detection cannot see.
+      return "reducer may not run ANALYZE";
     case SQLITE_READ:
     case SQLITE_INSERT:
     case SQLITE_UPDATE:
     case SQLITE_DELETE:
     case SQLITE_CREATE_TABLE:
-    case SQLITE_CREATE_TEMP_TABLE:
     case SQLITE_DROP_TABLE:
     case SQLITE_DROP_TEMP_TABLE:
     case SQLITE_CREATE_VIEW:
-    case SQLITE_CREATE_TEMP_VIEW:
     case SQLITE_DROP_VIEW:
     case SQLITE_DROP_TEMP_VIEW:
     case SQLITE_CREATE_VTABLE:
     case SQLITE_DROP_VTABLE:
-    case SQLITE_ANALYZE:
     case SQLITE_REINDEX:
       // arg1 names the table (the view; the index for REINDEX).
       return is_internal(arg1) ? internal_access_denial(arg1) : std::string();
     case SQLITE_CREATE_INDEX:
-    case SQLITE_CREATE_TEMP_INDEX:
     case SQLITE_DROP_INDEX:
     case SQLITE_DROP_TEMP_INDEX:
     case SQLITE_CREATE_TRIGGER:
-    case SQLITE_CREATE_TEMP_TRIGGER:
     case SQLITE_DROP_TRIGGER:
     case SQLITE_DROP_TEMP_TRIGGER:
       // arg1 names the index or trigger, arg2 its table.
@@ -114,16 +120,15 @@ std::string confined_denial(int action, const char* arg1, const char* arg2) {
   }
 }
 
-// Authorizer of read-only connections. Transactions and savepoints are allowed
-// so a caller can group several reads into one consistent snapshot.
+// Authorizer of read-only connections. Each query is its own snapshot:
+// BEGIN is refused, since a read transaction left open would block the
+// writer's commits and see pages change under it at a rebase.
 int authorize_read_only(void*, int action, const char* arg1, const char* arg2, const char*, const char*) {
   switch (action) {
     case SQLITE_SELECT:
     case SQLITE_READ:
     case SQLITE_FUNCTION:
     case SQLITE_RECURSIVE:
-    case SQLITE_TRANSACTION:
-    case SQLITE_SAVEPOINT:
       return SQLITE_OK;
     case SQLITE_PRAGMA:
       // arg1 is the pragma's name, arg2 its argument (nullptr if none).
@@ -227,6 +232,7 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& name, const 
   } else {
     rc = sqlite3_set_authorizer(db, authorize_confined, database.get());
     if (rc != SQLITE_OK) return sqlite_status(db, rc, "cannot install the confinement authorizer", {});
+    sqlite3_rollback_hook(db, note_rollback, database.get());
     // Defensive mode refuses what would corrupt the file behind the
     // authorizer's back (writable_schema, journal_mode=OFF, ...). It stays on:
     // changing it expires every prepared statement, and set_confined() runs
@@ -252,10 +258,19 @@ int Database::authorize_confined(void* self, int action, const char* arg1, const
   return SQLITE_DENY;
 }
 
+void Database::note_rollback(void* self) {
+  auto* database = static_cast<Database*>(self);
+  if (database->confined_) database->ended_by_reducer_ = true;
+}
+
 void Database::set_confined(bool confined) {
   // The authorizer runs when a statement is prepared, so each state has its
   // own statement cache (prepare() picks it).
   confined_ = confined;
+  // Confining inside a transaction starts a reducer call; re-confining after
+  // the transaction ended (the runtime's savepoint statements do that) must
+  // not forget that the reducer ended it.
+  if (confined && in_transaction()) ended_by_reducer_ = false;
 }
 
 Status Database::error(int code, std::string_view what, std::string_view sql) {
@@ -343,6 +358,7 @@ Result<sqlite3_stmt*> Database::prepare(std::string_view sql, std::span<const Va
 }
 
 Status Database::execute(std::string_view sql, std::span<const Value> params) {
+  if (confined_ && ended_by_reducer_) return Status::rejected(kTransactionEndedByReducer);
   SQLSYNC_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, prepare(sql, params));
   StatementUse use(stmt);
   int rc;
@@ -353,6 +369,7 @@ Status Database::execute(std::string_view sql, std::span<const Value> params) {
 }
 
 Result<QueryResult> Database::query(std::string_view sql, std::span<const Value> params) {
+  if (confined_ && ended_by_reducer_) return Status::rejected(kTransactionEndedByReducer);
   SQLSYNC_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, prepare(sql, params));
   StatementUse use(stmt);
   QueryResult result;

@@ -22,6 +22,10 @@ namespace sqlsync {
 // anything else (ERROR, CONSTRAINT, ...) -> InvalidArgument.
 Status sqlite_status(sqlite3* db, int code, std::string_view what, std::string_view sql);
 
+constexpr const char* kTransactionEndedByReducer =
+    "reducer ended the runtime's transaction (a ROLLBACK conflict clause or RAISE(ROLLBACK)); "
+    "the mutation is refused";
+
 class Database final : public Transaction {
  public:
   enum class Access { kReadWrite, kReadOnly };
@@ -29,10 +33,11 @@ class Database final : public Transaction {
   // Opens `name` on the registered VFS `vfs` (nullptr: SQLite's default).
   // kReadOnly connections are opened read-only and also get an authorizer that
   // allows only reads: SELECT, reading columns, functions, recursive CTEs,
-  // BEGIN/COMMIT/SAVEPOINT (to group reads), PRAGMAs that describe or check
+  // PRAGMAs that describe or check
   // the schema (table_info, index_list, integrity_check, ...) and PRAGMAs that
   // read a setting (user_version, page_size, ...) without an argument. So a
-  // query can never write, attach or change settings: Rejected if it tries.
+  // query can never write, attach, change settings or hold a transaction
+  // open (each query is its own snapshot): Rejected if it tries.
   static Result<std::unique_ptr<Database>> open(const std::string& name, const char* vfs, Access access);
   ~Database() override;
   Database(const Database&) = delete;
@@ -61,8 +66,15 @@ class Database final : public Transaction {
   // runtime's bookkeeping), also through triggers. The runtime confines the
   // read-write connection around every reducer call and lifts it for its own
   // statements. Only read-write connections can be confined.
+  // A reducer can still end the transaction through SQL the authorizer does
+  // not see (INSERT OR ROLLBACK, RAISE(ROLLBACK) in a trigger). Confined on
+  // an open transaction, every later statement then fails with Rejected
+  // kTransactionEndedByReducer instead of running in autocommit mode.
   void set_confined(bool confined);
   bool confined() const { return confined_; }
+  // True if reducer code rolled back the transaction it was confined in (see
+  // set_confined). Check it after each reducer call.
+  bool transaction_ended_while_confined() const { return ended_by_reducer_; }
 
  private:
   explicit Database(sqlite3* db) : db_(db) {}
@@ -79,7 +91,9 @@ class Database final : public Transaction {
                                 const char* trigger);
 
   sqlite3* db_;
+  static void note_rollback(void* self);
   bool confined_ = false;
+  bool ended_by_reducer_ = false;  // set by the rollback hook while confined
   std::string denial_;
   // SQLite authorizes a statement when it prepares it, so statements prepared
   // while confined are cached apart: one the runtime prepared unconfined must

@@ -76,36 +76,22 @@ class CoordinatorDocument::Impl {
   bool has_work() const { return !queue_.empty() || noop_ack_due() || !prunes_.empty(); }
 
   Result<StepReport> step() {
-    StepReport report;
-    if (!has_work()) return report;
-    Database& writer = db_->writer();
-    int64_t changes_before = total_changes();
-    SQLSYNC_ASSIGN_OR_RETURN(int64_t schema_before, schema_version());
-
-    SQLSYNC_RETURN_IF_ERROR(writer.exec("BEGIN"));
-    Status status = apply_queue(report);
-    if (status.is_ok()) status = prune_rejections();
-    if (!status.is_ok()) {
-      writer.exec("ROLLBACK").ignore();
-      return status;
+    if (!has_work()) return StepReport{};
+    Result<StepReport> report = step_through(queue_.size());
+    if (report.is_ok() || !ended_by_reducer(report.status())) return report;
+    // A reducer ended the transaction from inside (nothing was kept). Find
+    // the mutation by applying the queue one at a time: it alone is refused,
+    // so no mutation can hold the document hostage.
+    StepReport total;
+    while (!queue_.empty()) {
+      Result<StepReport> one = step_through(1);
+      if (!one.is_ok() && ended_by_reducer(one.status())) one = refuse_front(one.status());
+      if (!one.is_ok()) return one.status();
+      total.applied += one->applied;
+      total.rejected += one->rejected;
+      total.committed_frame = total.committed_frame || one->committed_frame;
     }
-    SQLSYNC_ASSIGN_OR_RETURN(int64_t schema_after, schema_version());
-    bool changed = total_changes() != changes_before || schema_after != schema_before;
-    if (!changed && !noop_ack_due()) {
-      // Every mutation was a no-op: nothing to store, and the timeline
-      // bookkeeping waits for the next real change (or the delay).
-      SQLSYNC_RETURN_IF_ERROR(writer.exec("ROLLBACK"));
-      return report;
-    }
-    status = record_applied();
-    if (status.is_ok()) status = writer.exec("COMMIT");
-    if (!status.is_ok()) {
-      if (writer.in_transaction()) writer.exec("ROLLBACK").ignore();
-      return status;
-    }
-    SQLSYNC_ASSIGN_OR_RETURN(report.committed_frame, db_->storage().commit());
-    drop_applied_entries();
-    return report;
+    return total;
   }
 
   Status set_reducer(std::shared_ptr<Reducer> reducer) {
@@ -167,33 +153,111 @@ class CoordinatorDocument::Impl {
 
   // Hands every queued mutation to the reducer as one batch, in arrival
   // order; each one is accepted or rejected on its own.
-  Status apply_queue(StepReport& report) {
-    static const std::string kRecordRejection =
-        std::string("INSERT OR REPLACE INTO ") + kRejectionsTable + "(timeline, lsn, message) VALUES (?1, ?2, ?3)";
-    if (queue_.empty()) return Status::ok();
+  static bool ended_by_reducer(const Status& status) {
+    return status.code() == StatusCode::kRejected && status.message() == kTransactionEndedByReducer;
+  }
+
+  // One transaction over the first `count` queued mutations (one batch),
+  // due rejection prunes and the timeline bookkeeping; at most one frame.
+  // The queue and the timelines' applied LSNs change only once the outcome
+  // is final (committed, or a no-op rolled back), so a failed step loses
+  // nothing and is simply tried again.
+  Result<StepReport> step_through(size_t count) {
+    StepReport report;
+    Database& writer = db_->writer();
+    const int64_t changes_before = total_changes();
+    SQLSYNC_ASSIGN_OR_RETURN(int64_t schema_before, schema_version());
+
+    SQLSYNC_RETURN_IF_ERROR(writer.execute("BEGIN"));
+    Status status = apply_queue(count, report);
+    if (status.is_ok()) status = prune_rejections();
+    if (!status.is_ok()) {
+      if (writer.in_transaction()) writer.execute("ROLLBACK").ignore();
+      return status;
+    }
+    SQLSYNC_ASSIGN_OR_RETURN(int64_t schema_after, schema_version());
+    const bool changed = total_changes() != changes_before || schema_after != schema_before;
+    if (!changed && !noop_ack_due()) {
+      // Every mutation was a no-op: nothing to store, and the timeline
+      // bookkeeping waits for the next real change (or the delay).
+      SQLSYNC_RETURN_IF_ERROR(writer.execute("ROLLBACK"));
+      consume(count);
+      prunes_.clear();
+      return report;
+    }
+    return commit_step(count, report);
+  }
+
+  // Records the applied LSNs (the first `count` queued mutations included),
+  // commits, turns the commit into a frame, and only then consumes them.
+  Result<StepReport> commit_step(size_t count, StepReport report) {
+    Database& writer = db_->writer();
+    Status status = record_applied(count);
+    if (status.is_ok()) status = writer.execute("COMMIT");
+    if (!status.is_ok()) {
+      if (writer.in_transaction()) writer.execute("ROLLBACK").ignore();
+      return status;
+    }
+    SQLSYNC_ASSIGN_OR_RETURN(report.committed_frame, db_->storage().commit());
+    consume(count);
+    prunes_.clear();
+    drop_applied_entries();
+    return report;
+  }
+
+  // The front mutation ended the transaction: consume it as rejected.
+  Result<StepReport> refuse_front(const Status& reason) {
+    StepReport report;
+    report.rejected = 1;
+    SQLSYNC_RETURN_IF_ERROR(db_->writer().execute("BEGIN"));
+    const auto& [id, lsn] = queue_.front();
+    Status status = record_rejection(id, lsn, reason);
+    if (!status.is_ok()) {
+      db_->writer().execute("ROLLBACK").ignore();
+      return status;
+    }
+    return commit_step(1, report);
+  }
+
+  // Hands the first `count` queued mutations to the reducer as one batch, in
+  // arrival order; each one is accepted or rejected on its own.
+  Status apply_queue(size_t count, StepReport& report) {
+    if (count == 0) return Status::ok();
     std::vector<ByteView> mutations;
-    mutations.reserve(queue_.size());
-    for (const auto& [id, lsn] : queue_) {
+    mutations.reserve(count);
+    for (size_t i = 0; i < count; ++i) {
+      const auto& [id, lsn] = queue_[i];
       SQLSYNC_ASSIGN_OR_RETURN(ByteView mutation, timelines_.at(id)->journal().read(lsn));
       mutations.push_back(mutation);
     }
-    std::vector<Status> verdicts(mutations.size());
+    std::vector<Status> verdicts(count);
     SQLSYNC_RETURN_IF_ERROR(db_->apply_batch(*options_.reducer, mutations, verdicts));
-    for (size_t i = 0; i < queue_.size(); ++i) {
-      const auto& [id, lsn] = queue_[i];
+    for (size_t i = 0; i < count; ++i) {
       if (verdicts[i].is_ok()) {
         ++report.applied;
       } else {
         // Consumed, never retried: the author learns the reason.
         ++report.rejected;
-        Value params[] = {blob(id), static_cast<int64_t>(lsn), verdicts[i].message()};
-        SQLSYNC_RETURN_IF_ERROR(db_->writer().execute(kRecordRejection, params));
+        SQLSYNC_RETURN_IF_ERROR(record_rejection(queue_[i].first, queue_[i].second, verdicts[i]));
       }
-      timelines_.at(id)->applied = lsn;
     }
-    if (!unrecorded_since_) unrecorded_since_ = options_.env->now_micros();
-    queue_.clear();
     return Status::ok();
+  }
+
+  Status record_rejection(const JournalId& id, Lsn lsn, const Status& verdict) {
+    static const std::string kRecordRejection =
+        std::string("INSERT OR REPLACE INTO ") + kRejectionsTable + "(timeline, lsn, message) VALUES (?1, ?2, ?3)";
+    Value params[] = {blob(id), static_cast<int64_t>(lsn), verdict.message()};
+    return db_->writer().execute(kRecordRejection, params);
+  }
+
+  // The first `count` queued mutations are applied (their effects committed
+  // or, for no-ops, nothing to commit).
+  void consume(size_t count) {
+    if (count == 0) return;
+    for (size_t i = 0; i < count; ++i) timelines_.at(queue_[i].first)->applied = queue_[i].second;
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
+    if (!unrecorded_since_) unrecorded_since_ = options_.env->now_micros();
   }
 
   Status prune_rejections() {
@@ -203,16 +267,21 @@ class CoordinatorDocument::Impl {
       Value params[] = {blob(id), static_cast<int64_t>(first)};
       SQLSYNC_RETURN_IF_ERROR(db_->writer().execute(kPrune, params));
     }
-    prunes_.clear();
     return Status::ok();
   }
 
-  Status record_applied() {
+  // Writes each timeline's newest applied LSN, counting the first `count`
+  // queued mutations as applied.
+  Status record_applied(size_t count) {
     static const std::string kRecord =
         std::string("INSERT OR REPLACE INTO ") + kTimelinesTable + "(id, lsn) VALUES (?1, ?2)";
-    for (auto& [id, timeline] : timelines_) {
-      if (!timeline->applied || timeline->applied == timeline->recorded) continue;
-      Value params[] = {blob(id), static_cast<int64_t>(*timeline->applied)};
+    std::map<JournalId, Lsn> newest;
+    for (const auto& [id, timeline] : timelines_) {
+      if (timeline->applied && timeline->applied != timeline->recorded) newest[id] = *timeline->applied;
+    }
+    for (size_t i = 0; i < count; ++i) newest[queue_[i].first] = queue_[i].second;
+    for (const auto& [id, lsn] : newest) {
+      Value params[] = {blob(id), static_cast<int64_t>(lsn)};
       SQLSYNC_RETURN_IF_ERROR(db_->writer().execute(kRecord, params));
     }
     return Status::ok();

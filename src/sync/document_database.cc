@@ -55,16 +55,29 @@ class Confinement {
 }  // namespace
 
 Status DocumentDatabase::apply_mutation(Reducer& reducer, ByteView mutation) {
-  Confinement confinement(writer());
-  return reducer.reduce(writer(), mutation);
+  Status verdict;
+  {
+    Confinement confinement(writer());
+    verdict = reducer.reduce(writer(), mutation);
+  }
+  if (writer().transaction_ended_while_confined()) return Status::rejected(kTransactionEndedByReducer);
+  return verdict;
 }
 
 Status DocumentDatabase::apply_batch(Reducer& reducer, std::span<const ByteView> mutations,
                                      std::span<Status> verdicts) {
-  Confinement confinement(writer());
-  SavepointScope scope(writer());
-  SQLSYNC_RETURN_IF_ERROR(reducer.reduce_batch(writer(), scope, mutations, verdicts));
-  if (scope.open()) return Status::internal("reducer left a mutation scope open at the end of its batch");
+  Status status;
+  bool left_open = false;
+  {
+    Confinement confinement(writer());
+    SavepointScope scope(writer());
+    status = reducer.reduce_batch(writer(), scope, mutations, verdicts);
+    left_open = scope.open();
+  }
+  // A transaction the reducer ended explains any scope failure that followed.
+  if (writer().transaction_ended_while_confined()) return Status::rejected(kTransactionEndedByReducer);
+  SQLSYNC_RETURN_IF_ERROR(status);
+  if (left_open) return Status::internal("reducer left a mutation scope open at the end of its batch");
   return Status::ok();
 }
 

@@ -8,6 +8,7 @@
 #include "base/memory_env.h"
 #include "sqlsync/coordinator_document.h"
 #include "sqlsync/local_document.h"
+#include "storage/database.h"
 
 namespace sqlsync {
 namespace {
@@ -62,6 +63,12 @@ class NotesReducer final : public Reducer {
     }
     if (text == "noop") return tx.execute("UPDATE notes SET body = body WHERE id < 0");
     if (text == "peek") return tx.query("SELECT * FROM __sqlsync_timelines").status();
+    if (text == "temp") return tx.execute("CREATE TEMP TABLE scratch(x)");
+    if (text == "bomb") {
+      // Ends the runtime's transaction when note 1 exists, then writes more.
+      SQLSYNC_RETURN_IF_ERROR(tx.execute("INSERT OR ROLLBACK INTO notes(id, body) VALUES (1, 'bomb')"));
+      return tx.execute("INSERT INTO notes(body) VALUES ('after the bomb')");
+    }
     return Status::rejected("unknown mutation '" + text + "'");
   }
 
@@ -321,6 +328,10 @@ TEST_F(DocumentTest, ReducerCannotTouchInternalTables) {
   Status status = mutate(a, "peek");
   EXPECT_EQ(status.code(), StatusCode::kRejected) << status.to_string();
   EXPECT_NE(status.message().find("__sqlsync_timelines"), std::string::npos) << status.to_string();
+  // TEMP objects would be state that is never replicated.
+  status = mutate(a, "temp");
+  EXPECT_EQ(status.code(), StatusCode::kRejected) << status.to_string();
+  EXPECT_NE(status.message().find("temporary"), std::string::npos) << status.to_string();
   EXPECT_EQ(a.pending_mutations(), 0u);
 }
 
@@ -361,6 +372,62 @@ TEST_F(DocumentTest, MigrationsRunEverywhereAndOldReducersAreRefused) {
   ASSERT_TRUE(mutate(b, "add bread").is_ok());
   run_until_quiet();
   EXPECT_EQ(dump(a.query(kColors)), "1 'milk' 'green' \n2 'eggs' 'none' \n3 'bread' 'none' \n");
+}
+
+TEST_F(DocumentTest, ReducerEndingTheTransactionIsRefusedAloneEverywhere) {
+  LocalDocument& a = add_client();
+  LocalDocument& b = add_client();
+  std::vector<Rejection> rejected;
+  a.on_rejection([&](const Rejection& rejection) { rejected.push_back(rejection); });
+  connect(0);
+  connect(1);
+  run_until_quiet();
+  disconnect(0);
+
+  // Offline, A's bomb is harmless (no note 1 yet) ...
+  ASSERT_TRUE(mutate(a, "bomb").is_ok());
+  ASSERT_TRUE(mutate(a, "add tea").is_ok());
+  // ... but B creates note 1 first, so on the coordinator (and in A's rebase)
+  // the bomb rolls back the whole transaction.
+  ASSERT_TRUE(mutate(b, "add milk").is_ok());
+  run_until_quiet();
+  connect(0);
+  run_until_quiet();
+
+  EXPECT_EQ(server_notes(), "1 'milk' \n2 'tea' \n") << "the bomb alone is refused; its neighbour applies";
+  EXPECT_EQ(notes(a), server_notes());
+  EXPECT_EQ(notes(b), server_notes());
+  ASSERT_EQ(rejected.size(), 1u);
+  EXPECT_EQ(rejected[0].lsn, 0u);
+  EXPECT_EQ(rejected[0].message, kTransactionEndedByReducer);
+  EXPECT_EQ(a.pending_mutations(), 0u);
+
+  // Locally the same mutation now fails at once and keeps nothing.
+  Status status = mutate(a, "bomb");
+  EXPECT_EQ(status.code(), StatusCode::kRejected) << status.to_string();
+  EXPECT_EQ(notes(a), server_notes());
+  EXPECT_EQ(a.pending_mutations(), 0u);
+}
+
+TEST_F(DocumentTest, CallbackMayUnsubscribeItself) {
+  LocalDocument& a = add_client();
+  int calls = 0;
+  LocalDocument::SubscriptionId id = 0;
+  auto subscribed = a.subscribe("SELECT body FROM notes", {}, [&](const Result<QueryResult>&) {
+    if (++calls == 2) a.unsubscribe(id);
+  });
+  ASSERT_TRUE(subscribed.is_ok());
+  id = *subscribed;
+  ASSERT_TRUE(mutate(a, "add milk").is_ok());
+  ASSERT_TRUE(mutate(a, "add eggs").is_ok());
+  EXPECT_EQ(calls, 2);
+}
+
+TEST_F(DocumentTest, QueriesCannotHoldATransactionOpen) {
+  LocalDocument& a = add_client();
+  EXPECT_EQ(a.query("BEGIN").status().code(), StatusCode::kRejected);
+  EXPECT_EQ(coordinator_->query("BEGIN").status().code(), StatusCode::kRejected);
+  ASSERT_TRUE(mutate(a, "add milk").is_ok());
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "sqlsync/local_document.h"
 
+#include <algorithm>
 #include <map>
 
 #include "storage/reactive_query.h"
@@ -65,7 +66,15 @@ class LocalDocument::Impl final : public ReplicationDestination {
     return id;
   }
 
-  void unsubscribe(SubscriptionId id) { subscriptions_.erase(id); }
+  void unsubscribe(SubscriptionId id) {
+    // A callback may unsubscribe (itself or another) while the refresh loop
+    // walks the map: erase after the loop.
+    if (in_callback_) {
+      unsubscribed_.push_back(id);
+      return;
+    }
+    subscriptions_.erase(id);
+  }
   void on_rejection(RejectionCallback callback) { on_rejection_ = std::move(callback); }
 
   std::vector<Bytes> connect() {
@@ -167,6 +176,8 @@ class LocalDocument::Impl final : public ReplicationDestination {
     if (applied && !pending.is_empty() && *applied >= pending.first()) {
       SQLSYNC_RETURN_IF_ERROR(collect_rejections(pending.first(), *applied, rejections));
       SQLSYNC_RETURN_IF_ERROR(timeline_.drop_prefix(*applied));
+      // Reported now: once dropped, no later rebase would find them again.
+      report(rejections);
     }
 
     // The server may not have migrated yet (or has, further): bring the
@@ -182,13 +193,28 @@ class LocalDocument::Impl final : public ReplicationDestination {
         mutations.push_back(mutation);
         return Status::ok();
       }));
-      std::vector<Status> verdicts(mutations.size());
-      SQLSYNC_RETURN_IF_ERROR(
-          db_->in_transaction([&] { return db_->apply_batch(*options_.reducer, mutations, verdicts); }));
+      SQLSYNC_RETURN_IF_ERROR(reapply(mutations));
     }
 
     refresh_subscriptions();
-    report(rejections);
+    return Status::ok();
+  }
+
+  // Re-applies pending mutations in one transaction. If a reducer ended that
+  // transaction from inside (nothing was kept), they are applied one per
+  // transaction instead and the one that does it is skipped here; it stays
+  // in the timeline and the coordinator's verdict decides its fate.
+  Status reapply(const std::vector<ByteView>& mutations) {
+    std::vector<Status> verdicts(mutations.size());
+    Status status = db_->in_transaction([&] { return db_->apply_batch(*options_.reducer, mutations, verdicts); });
+    if (status.code() != StatusCode::kRejected || status.message() != kTransactionEndedByReducer) return status;
+    for (ByteView mutation : mutations) {
+      Status verdict;
+      status = db_->in_transaction([&] { return db_->apply_batch(*options_.reducer, {&mutation, 1}, {&verdict, 1}); });
+      if (!status.is_ok() && (status.code() != StatusCode::kRejected || status.message() != kTransactionEndedByReducer)) {
+        return status;
+      }
+    }
     return Status::ok();
   }
 
@@ -219,10 +245,13 @@ class LocalDocument::Impl final : public ReplicationDestination {
     in_callback_ = true;
     for (auto& [id, subscription] : subscriptions_) {
       if (!subscription.query.note_changes(changes)) continue;
+      if (std::find(unsubscribed_.begin(), unsubscribed_.end(), id) != unsubscribed_.end()) continue;
       Result<QueryResult> result = subscription.query.run(db_->reader());
       subscription.callback(result);
     }
     in_callback_ = false;
+    for (SubscriptionId id : unsubscribed_) subscriptions_.erase(id);
+    unsubscribed_.clear();
   }
 
   Options options_;
@@ -232,6 +261,7 @@ class LocalDocument::Impl final : public ReplicationDestination {
   uint32_t frames_since_rebase_ = 0;
   std::map<SubscriptionId, Subscription> subscriptions_;
   SubscriptionId last_subscription_id_ = 0;
+  std::vector<SubscriptionId> unsubscribed_;  // during callbacks
   RejectionCallback on_rejection_;
   bool in_callback_ = false;
   // Not ok while the document's schema is newer than the reducer.
