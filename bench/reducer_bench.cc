@@ -9,7 +9,6 @@
 // native and the batched WASM reducer through a real CoordinatorDocument.
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <iterator>
 #include <memory>
 #include <string>
@@ -19,6 +18,7 @@
 #include "reducer/sql_reducer.h"
 #include "reducer/wasm_reducer.h"
 #include "sqlsync/coordinator_document.h"
+#include "sqlsync/env.h"
 #include "storage/database.h"
 #include "sync/protocol.h"
 
@@ -140,12 +140,13 @@ double through_coordinator(const std::shared_ptr<Reducer>& reducer, const std::v
 }
 
 Bytes read_module(const char* path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    std::fprintf(stderr, "cannot read the WASM reducer %s (build the insert_reducer_wasm target)\n", path);
+  Result<Bytes> module = Env::posix()->read_file(path);
+  if (!module.is_ok()) {
+    std::fprintf(stderr, "cannot read the WASM reducer (build the insert_reducer_wasm target): %s\n",
+                 module.status().to_string().c_str());
     std::abort();
   }
-  return Bytes(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+  return std::move(module).value();
 }
 
 double us_per_mutation(double seconds) { return seconds / kMutations * 1e6; }

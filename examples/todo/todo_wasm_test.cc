@@ -3,22 +3,22 @@
 // TodoReducer: same verdicts, same rejection messages, same state.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <iterator>
 #include <string>
 #include <vector>
 
 #include "reducer/wasm_reducer.h"
 #include "sim/todo_reducer.h"
+#include "sqlsync/env.h"
 #include "storage/database.h"
 
 namespace sqlsync {
 namespace {
 
 Bytes read_module() {
-  std::ifstream file(SQLSYNC_TODO_REDUCER_WASM, std::ios::binary);
-  EXPECT_TRUE(file.good()) << "cannot open " << SQLSYNC_TODO_REDUCER_WASM;
-  return Bytes(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+  Result<Bytes> module = Env::posix()->read_file(SQLSYNC_TODO_REDUCER_WASM);
+  EXPECT_TRUE(module.is_ok()) << module.status().to_string();
+  return module.is_ok() ? *module : Bytes();
 }
 
 // A reducer and its own database.

@@ -68,6 +68,9 @@ class Env {
 
   // A fresh random JournalId drawn from random_bytes().
   JournalId new_journal_id();
+  // The whole content of the file at `path` (e.g. a reducer module);
+  // NotFound if it does not exist.
+  Result<Bytes> read_file(const std::string& path);
 };
 
 }  // namespace sqlsync

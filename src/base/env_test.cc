@@ -714,5 +714,18 @@ TEST(FaultInjectionCrashTest, DurablePublishSurvivesACrashAtEveryStep) {
   }
 }
 
+TEST(EnvReadFile, ReadsWholeFilesAndReportsMissingOnes) {
+  MemoryEnv env(7);
+  ASSERT_TRUE(env.create_dir("/d").is_ok());
+  auto file = env.open_file("/d/module.wasm", OpenMode::kCreate);
+  ASSERT_TRUE(file.is_ok());
+  const Bytes content = {0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00};
+  ASSERT_TRUE((*file)->append(content).is_ok());
+  auto read = env.read_file("/d/module.wasm");
+  ASSERT_TRUE(read.is_ok()) << read.status().to_string();
+  EXPECT_EQ(*read, content);
+  EXPECT_EQ(env.read_file("/d/missing.wasm").status().code(), StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace sqlsync

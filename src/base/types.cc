@@ -91,6 +91,14 @@ std::string value_to_string(const Value& value) {
   }
 }
 
+Result<Bytes> Env::read_file(const std::string& path) {
+  SQLSYNC_ASSIGN_OR_RETURN(std::unique_ptr<File> file, open_file(path, OpenMode::kRead));
+  SQLSYNC_ASSIGN_OR_RETURN(uint64_t size, file->size());
+  Bytes content;
+  SQLSYNC_RETURN_IF_ERROR(file->read_at(0, static_cast<size_t>(size), content));
+  return content;
+}
+
 JournalId Env::new_journal_id() {
   std::array<uint8_t, JournalId::kSize> raw{};
   random_bytes(raw);

@@ -2,14 +2,13 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <limits>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "sqlsync/env.h"
 #include "storage/database.h"
 
 namespace sqlsync {
@@ -32,11 +31,9 @@ void expect_parse_error(std::string_view source, size_t line, std::string_view w
 }
 
 std::string read_file(const char* path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "cannot read " << path;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  Result<Bytes> content = Env::posix()->read_file(path);
+  EXPECT_TRUE(content.is_ok()) << content.status().to_string();
+  return content.is_ok() ? std::string(as_text(*content)) : std::string();
 }
 
 class SqlReducerTest : public ::testing::Test {

@@ -4,11 +4,11 @@
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iterator>
 #include <string>
 #include <vector>
 
+#include "sqlsync/env.h"
 #include "storage/database.h"
 
 namespace sqlsync {
@@ -16,9 +16,9 @@ namespace {
 
 // Modules assembled from testdata/*.wat at build time.
 Bytes read_testdata(const std::string& name) {
-  std::ifstream file(std::string(SQLSYNC_WASM_TESTDATA) + "/" + name, std::ios::binary);
-  EXPECT_TRUE(file.good()) << "missing test module " << name;
-  return Bytes(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+  Result<Bytes> module = Env::posix()->read_file(std::string(SQLSYNC_WASM_TESTDATA) + "/" + name);
+  EXPECT_TRUE(module.is_ok()) << "missing test module " << name << ": " << module.status().to_string();
+  return module.is_ok() ? *module : Bytes();
 }
 
 // One SAVEPOINT per mutation, as the runtime does; counts the calls so tests

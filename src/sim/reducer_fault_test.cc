@@ -7,9 +7,7 @@
 // mutate() and never joins the timeline.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <iterator>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,6 +16,7 @@
 #include "reducer/wasm_reducer.h"
 #include "sim/sim_network.h"
 #include "sim/test_status.h"
+#include "sqlsync/env.h"
 
 namespace sqlsync {
 namespace {
@@ -32,9 +31,9 @@ WasmLimits fault_limits() {
 }
 
 Bytes read_file_bytes(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  EXPECT_TRUE(file.good()) << "cannot open " << path;
-  return Bytes(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+  Result<Bytes> content = Env::posix()->read_file(path);
+  EXPECT_TRUE(content.is_ok()) << content.status().to_string();
+  return content.is_ok() ? *content : Bytes();
 }
 
 Result<std::shared_ptr<Reducer>> load_commands_reducer() {
@@ -174,11 +173,8 @@ struct LocalReplica {
 };
 
 TEST(ReducerFault, LocalSqlReducerRejectionReturnsErrorAndAppendsNothing) {
-  std::ifstream file(SQLSYNC_GUESTBOOK_SQL);
-  ASSERT_TRUE(file.good()) << "cannot open " << SQLSYNC_GUESTBOOK_SQL;
-  std::stringstream source;
-  source << file.rdbuf();
-  Result<std::shared_ptr<Reducer>> reducer = load_sql_reducer(source.str());
+  const Bytes source = read_file_bytes(SQLSYNC_GUESTBOOK_SQL);
+  Result<std::shared_ptr<Reducer>> reducer = load_sql_reducer(as_text(source));
   ASSERT_OK(reducer);
   LocalReplica replica(*reducer);
   ASSERT_NE(replica.document, nullptr);

@@ -10,18 +10,17 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <functional>
 #include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
 #include "reducer/sql_reducer.h"
 #include "reducer/wasm_reducer.h"
 #include "sim/sim_network.h"
 #include "sim/test_status.h"
+#include "sqlsync/env.h"
 
 namespace sqlsync {
 namespace {
@@ -219,9 +218,9 @@ SimWorkload todo_workload() {
 TEST(Simulation, RandomTodoConverges) { run_random_seeds(todo_workload(), seeds_to_run()); }
 
 Bytes read_file_bytes(const char* path) {
-  std::ifstream file(path, std::ios::binary);
-  EXPECT_TRUE(file.good()) << "cannot open " << path;
-  return Bytes(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+  Result<Bytes> content = Env::posix()->read_file(path);
+  EXPECT_TRUE(content.is_ok()) << content.status().to_string();
+  return content.is_ok() ? *content : Bytes();
 }
 
 // The same run with examples/todo compiled to WASM on every replica (each its
@@ -375,12 +374,9 @@ void check_guestbook_applied(SimNetwork& sim, Totals& totals) {
 
 // The SQL guestbook reducer on every replica with its own workload and checks.
 TEST(Simulation, RandomGuestbookConvergesWithSqlReducer) {
-  std::ifstream file(SQLSYNC_GUESTBOOK_SQL);
-  ASSERT_TRUE(file.good()) << "cannot open " << SQLSYNC_GUESTBOOK_SQL;
-  std::stringstream source;
-  source << file.rdbuf();
+  const Bytes source = read_file_bytes(SQLSYNC_GUESTBOOK_SQL);
   // One parsed reducer serves every replica: it holds no per-document state.
-  Result<std::shared_ptr<Reducer>> reducer = load_sql_reducer(source.str());
+  Result<std::shared_ptr<Reducer>> reducer = load_sql_reducer(as_text(source));
   ASSERT_OK(reducer);
   SimWorkload workload;
   workload.reducer = [shared = *reducer](size_t) -> Result<std::shared_ptr<Reducer>> { return shared; };
