@@ -40,6 +40,8 @@ class LocalDocument {
   using SubscriptionId = uint64_t;
   // Called with fresh results (or the error) whenever a subscribed query's
   // tables changed. Runs synchronously inside the call that changed them.
+  // Callbacks (these and rejection callbacks) may query() and unsubscribe();
+  // mutate/receive/subscribe/flush/set_reducer from them return Busy.
   using QueryCallback = std::function<void(const Result<QueryResult>&)>;
   using RejectionCallback = std::function<void(const Rejection&)>;
 
