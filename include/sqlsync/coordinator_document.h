@@ -72,6 +72,10 @@ class CoordinatorDocument {
   Result<QueryResult> query(std::string_view sql, std::span<const Value> params = {});
 
   LsnRange storage_range() const;
+  // Replica timelines held in memory: those with a connection, or with
+  // mutations not yet applied and recorded. Others are unloaded and resume
+  // from the document's __sqlsync_timelines when their replica reconnects.
+  size_t timelines_in_memory() const;
 
  private:
   class Impl;

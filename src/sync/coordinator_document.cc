@@ -2,6 +2,7 @@
 
 #include <deque>
 #include <map>
+#include <set>
 
 #include <sqlite3.h>
 
@@ -40,8 +41,8 @@ class CoordinatorDocument::Impl {
 
   std::vector<Bytes> connect(ConnectionId connection) {
     auto session = std::make_unique<ReplicationSession>(
-        ReplicationSession::Options{}, [this](const JournalId& journal, const LsnRange& source_range) {
-          return timeline_destination(journal, source_range);
+        ReplicationSession::Options{}, [this, connection](const JournalId& journal, const LsnRange& source_range) {
+          return timeline_destination(connection, journal, source_range);
         });
     session->add_source(&db_->storage().log());
     std::vector<Bytes> out;
@@ -62,7 +63,16 @@ class CoordinatorDocument::Impl {
     return out;
   }
 
-  void disconnect(ConnectionId connection) { sessions_.erase(connection); }
+  void disconnect(ConnectionId connection) {
+    sessions_.erase(connection);
+    auto it = session_timelines_.find(connection);
+    if (it == session_timelines_.end()) return;
+    for (const JournalId& id : it->second) --timelines_.at(id)->sessions;
+    session_timelines_.erase(it);
+    evict_idle_timelines();
+  }
+
+  size_t timelines_in_memory() const { return timelines_.size(); }
 
   Result<std::vector<std::pair<ConnectionId, Bytes>>> poll() {
     std::vector<std::pair<ConnectionId, Bytes>> out;
@@ -131,20 +141,32 @@ class CoordinatorDocument::Impl {
     // recorded in the timelines table.
     std::optional<Lsn> applied;
     std::optional<Lsn> recorded;
+    uint32_t sessions = 0;  // connections replicating this timeline
+
+    // Nothing here that the document does not already hold.
+    bool idle() const { return sessions == 0 && journal_.range().is_empty() && applied == recorded; }
 
    private:
     Impl* owner_;
     MemoryJournal journal_;
   };
 
-  Result<ReplicationDestination*> timeline_destination(const JournalId& id, const LsnRange& source_range) {
+  Result<ReplicationDestination*> timeline_destination(ConnectionId connection, const JournalId& id,
+                                                       const LsnRange& source_range) {
     if (id == options_.document_id) {
       return Status::invalid_argument("a replica offered the document's own storage log as a timeline");
     }
     auto it = timelines_.find(id);
     if (it == timelines_.end()) {
-      it = timelines_.emplace(id, std::make_unique<Timeline>(this, id, 0)).first;
+      // A timeline unloaded when it went idle (or never seen) resumes after
+      // the last LSN the document records as applied.
+      SQLSYNC_ASSIGN_OR_RETURN(std::optional<Lsn> applied, db_->applied_lsn(id));
+      auto timeline = std::make_unique<Timeline>(this, id, applied ? *applied + 1 : 0);
+      timeline->applied = applied;
+      timeline->recorded = applied;
+      it = timelines_.emplace(id, std::move(timeline)).first;
     }
+    if (session_timelines_[connection].insert(id).second) ++it->second->sessions;
     // The replica dropped everything before source_range.first(): it has
     // seen the verdicts on those mutations, so their rejections can go.
     if (source_range.first() > 0) prunes_[id] = source_range.first();
@@ -296,6 +318,16 @@ class CoordinatorDocument::Impl {
       timeline->journal().drop_prefix(*timeline->recorded).ignore();
     }
     unrecorded_since_.reset();
+    evict_idle_timelines();
+  }
+
+  // Timelines no connection replicates and whose every mutation is applied
+  // and recorded in the document leave memory (DESIGN 6.4); they come back
+  // from __sqlsync_timelines when their replica reconnects.
+  void evict_idle_timelines() {
+    for (auto it = timelines_.begin(); it != timelines_.end();) {
+      it = it->second->idle() ? timelines_.erase(it) : std::next(it);
+    }
   }
 
   bool noop_ack_due() const {
@@ -316,6 +348,8 @@ class CoordinatorDocument::Impl {
   std::unique_ptr<DocumentDatabase> db_;
   std::map<ConnectionId, std::unique_ptr<ReplicationSession>> sessions_;
   std::map<JournalId, std::unique_ptr<Timeline>> timelines_;
+  // The timelines each connection's session resolved (holds pointers to).
+  std::map<ConnectionId, std::set<JournalId>> session_timelines_;
   // Received mutations in arrival order, not yet applied.
   std::deque<std::pair<JournalId, Lsn>> queue_;
   // Timelines whose rejections before an LSN can be deleted.
@@ -360,5 +394,6 @@ Result<QueryResult> CoordinatorDocument::query(std::string_view sql, std::span<c
   return impl_->query(sql, params);
 }
 LsnRange CoordinatorDocument::storage_range() const { return impl_->storage_range(); }
+size_t CoordinatorDocument::timelines_in_memory() const { return impl_->timelines_in_memory(); }
 
 }  // namespace sqlsync

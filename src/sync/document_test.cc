@@ -430,5 +430,36 @@ TEST_F(DocumentTest, QueriesCannotHoldATransactionOpen) {
   ASSERT_TRUE(mutate(a, "add milk").is_ok());
 }
 
+TEST_F(DocumentTest, IdleTimelinesLeaveCoordinatorMemoryAndResume) {
+  LocalDocument& a = add_client();
+  connect(0);
+  ASSERT_TRUE(mutate(a, "add milk").is_ok());
+  run_until_quiet();
+  EXPECT_EQ(coordinator_->timelines_in_memory(), 1u) << "connected";
+
+  disconnect(0);
+  EXPECT_EQ(coordinator_->timelines_in_memory(), 0u) << "applied, recorded and disconnected";
+
+  // Offline mutations resume after the recorded LSN: applied once each.
+  ASSERT_TRUE(mutate(a, "add eggs").is_ok());
+  ASSERT_TRUE(mutate(a, "incr").is_ok());
+  connect(0);
+  run_until_quiet();
+  EXPECT_EQ(server_notes(), "1 'milk' \n2 'eggs' \n");
+  EXPECT_EQ(dump(coordinator_->query("SELECT value FROM counter")), "1 \n");
+  EXPECT_EQ(notes(a), server_notes());
+  EXPECT_EQ(a.pending_mutations(), 0u);
+
+  // A timeline with unapplied mutations stays until they are applied.
+  ASSERT_TRUE(mutate(a, "add tea").is_ok());
+  auto polled = a.poll();
+  ASSERT_TRUE(polled.is_ok());
+  for (Bytes& message : *polled) ASSERT_TRUE(coordinator_->receive(0, message).is_ok());
+  coordinator_->disconnect(0);
+  EXPECT_EQ(coordinator_->timelines_in_memory(), 1u) << "queued, not applied";
+  ASSERT_TRUE(coordinator_->step().is_ok());
+  EXPECT_EQ(coordinator_->timelines_in_memory(), 0u);
+}
+
 }  // namespace
 }  // namespace sqlsync
