@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -24,6 +25,10 @@ class CoordinatorDocument {
     JournalId document_id;             // required; the storage log's id
     std::shared_ptr<Reducer> reducer;  // required
     Env* env = nullptr;                // required; must outlive the document
+    // Directory holding the document's journals (created if missing;
+    // reopened and recovered if it exists). Empty: memory only, lost with
+    // the object (tests, simulations).
+    std::string directory;
     // Applied no-op mutations are acknowledged in the document no later than
     // this long after they were applied, even if nothing else changes.
     uint64_t noop_ack_delay_micros = 50'000;
@@ -47,7 +52,11 @@ class CoordinatorDocument {
   // other connections and the document are unaffected.
   Result<std::vector<Bytes>> receive(ConnectionId connection, ByteView message);
   void disconnect(ConnectionId connection);
-  // Messages ready for each connection (new storage frames, acks).
+  // Makes everything received and committed so far durable (group commit:
+  // one sync per journal, however many mutations and frames), then returns
+  // the messages ready for each connection: acknowledgements of durable
+  // mutations and durable storage frames. Nothing is acknowledged or sent
+  // before it is durable. Call once per round, after receive() and step().
   Result<std::vector<std::pair<ConnectionId, Bytes>>> poll();
 
   // Applies every queued mutation in arrival order in one transaction,

@@ -32,6 +32,10 @@ class LocalDocument {
     JournalId timeline_id;  // zero: a fresh random id from env
     std::shared_ptr<Reducer> reducer;  // required
     Env* env = nullptr;                // required; must outlive the document
+    // Directory holding the replica's storage log and timeline, through
+    // `env` (created if missing, reopened if it exists: data and unsent
+    // mutations survive a restart). Empty: memory only.
+    std::string directory;
     // Rebase at most after this many frames while the sender says more are
     // coming (the frames hint).
     uint32_t max_deferred_frames = 256;
@@ -52,7 +56,8 @@ class LocalDocument {
   JournalId timeline_id() const;
 
   // Runs the reducer on `mutation` in one transaction. On success the
-  // mutation joins the timeline (to be sent) and subscriptions refresh; on
+  // mutation joins the timeline (to be sent; durable before this returns
+  // when the document has a directory) and subscriptions refresh; on
   // failure the error is returned and nothing is kept. Unsupported while the
   // document's schema is newer than the reducer (see set_reducer).
   Status mutate(ByteView mutation);

@@ -25,6 +25,12 @@ class Journal {
   virtual Result<ByteView> read(Lsn lsn) = 0;
   // Drops every entry with an LSN <= `last` (no-op for LSNs already dropped).
   virtual Status drop_prefix(Lsn last) = 0;
+
+  // Makes every entry appended so far durable: many appends, one sync (group
+  // commit). Entries at or after durable_next() may vanish in a crash, so
+  // they must not be sent or acknowledged to anyone yet.
+  virtual Status sync() = 0;
+  virtual Lsn durable_next() const = 0;
 };
 
 // Visits entries in [range.first(), range.next()) in order, stopping at the
@@ -42,6 +48,9 @@ class MemoryJournal final : public Journal {
   Status append(ByteView entry) override;
   Result<ByteView> read(Lsn lsn) override;
   Status drop_prefix(Lsn last) override;
+  // Memory lives as long as the process: every entry counts as durable.
+  Status sync() override { return Status::ok(); }
+  Lsn durable_next() const override { return range().next(); }
 
  private:
   JournalId id_;
