@@ -28,7 +28,7 @@ class CoordinatorDocument {
     // Directory holding the document's journals (created if missing;
     // reopened and recovered if it exists). Empty: memory only, lost with
     // the object (tests, simulations).
-    std::string directory;
+    std::string directory = {};
     // Applied no-op mutations are acknowledged in the document no later than
     // this long after they were applied, even if nothing else changes.
     uint64_t noop_ack_delay_micros = 50'000;

@@ -35,7 +35,7 @@ class LocalDocument {
     // Directory holding the replica's storage log and timeline, through
     // `env` (created if missing, reopened if it exists: data and unsent
     // mutations survive a restart). Empty: memory only.
-    std::string directory;
+    std::string directory = {};
     // Rebase at most after this many frames while the sender says more are
     // coming (the frames hint).
     uint32_t max_deferred_frames = 256;
