@@ -94,6 +94,10 @@ class LocalDocument {
 
   // Mutations made here that the coordinator has not applied yet.
   uint64_t pending_mutations() const;
+  // LSN range of those mutations in this replica's timeline: a successful
+  // mutate() appends at next(); a rebase drops every LSN the coordinator
+  // applied or rejected, so first() passes it once its verdict is known.
+  LsnRange timeline_range() const;
   // LSN range of the storage log held here.
   LsnRange storage_range() const;
 

@@ -33,7 +33,7 @@ Result<std::vector<Message>> ReplicationSession::handle(const Message& message) 
       it = incoming_.emplace(request->journal, Incoming{destination}).first;
     }
     it->second.unacknowledged = 0;
-    messages.push_back(RangeReply{request->journal, it->second.destination->range()});
+    messages.push_back(acknowledge(request->journal, it->second));
     return messages;
   }
 
@@ -91,15 +91,27 @@ Result<std::vector<Message>> ReplicationSession::handle(const Message& message) 
   in.last_remaining = frame.remaining;
   if (frame.remaining == 0 || in.unacknowledged >= std::max<uint32_t>(1, options_.window / 2)) {
     in.unacknowledged = 0;
-    messages.push_back(RangeReply{frame.journal, in.destination->range()});
+    messages.push_back(acknowledge(frame.journal, in));
   }
   return messages;
+}
+
+RangeReply ReplicationSession::acknowledge(const JournalId& journal, Incoming& in) {
+  const LsnRange held = in.destination->range();
+  in.acked_next = std::min(in.destination->acknowledged_next(), held.next());
+  return RangeReply{journal, LsnRange::half_open(std::min(held.first(), in.acked_next), in.acked_next)};
 }
 
 Result<std::vector<Message>> ReplicationSession::poll() {
   std::vector<Message> messages;
   for (auto& [journal, out] : outgoing_) {
     if (out.peer_known) SQLSYNC_RETURN_IF_ERROR(send_ready(out, messages));
+  }
+  for (auto& [journal, in] : incoming_) {
+    if (in.destination->acknowledged_next() > in.acked_next) {
+      in.unacknowledged = 0;
+      messages.push_back(acknowledge(journal, in));
+    }
   }
   return messages;
 }
@@ -111,7 +123,8 @@ bool ReplicationSession::expecting_more_frames() const {
 
 Status ReplicationSession::send_ready(Outgoing& out, std::vector<Message>& messages) {
   const JournalId journal = out.source->id();
-  const LsnRange range = out.source->range();
+  // Entries not yet durable could vanish in a crash: never send them.
+  const LsnRange range = LsnRange::half_open(out.source->range().first(), out.source->durable_next());
   // The owner may drop entries the receiver still needs (a compacted log);
   // they cannot be sent any more.
   if (out.sent_next < range.first()) {

@@ -6,10 +6,12 @@
 // Sender: after start(), a RangeRequest per source; on the receiver's
 // RangeReply it sends frames from the receiver's next LSN, at most `window`
 // unacknowledged at a time, each carrying the frames hint.
+// Only durable entries of a source are sent (Journal::durable_next()).
 // Receiver: accepts frames contiguously (re-sends of what it has are
-// acknowledged and ignored, gaps are an error) and acknowledges with a
-// RangeReply when the hint says no more frames are ready, or after
-// window / 2 unacknowledged frames.
+// acknowledged and ignored, gaps are an error) and acknowledges what is
+// durable (ReplicationDestination::acknowledged_next()) with a RangeReply
+// when the hint says no more frames are ready, or after window / 2
+// unacknowledged frames, and from poll() once more of it became durable.
 // Any error returned means the peer broke the protocol: close the connection;
 // a new connection starts again with a new session, so nothing is lost.
 #pragma once
@@ -32,6 +34,9 @@ class ReplicationDestination {
   // Stores the entry at `lsn` == range().next(). `remaining` is the sender's
   // hint. An error rejects the frame (nothing stored).
   virtual Status write(Lsn lsn, ByteView entry, uint64_t remaining) = 0;
+  // The next LSN this side may acknowledge: entries before it are durable
+  // here (or need not be). Never above range().next(); never moves back.
+  virtual Lsn acknowledged_next() { return range().next(); }
 };
 
 class ReplicationSession {
@@ -58,7 +63,8 @@ class ReplicationSession {
   // Handles one incoming message; returns the messages to send in reply.
   Result<std::vector<Message>> handle(const Message& message);
   // Frames the sources have ready that the window allows (call after a
-  // source grows).
+  // source grows or syncs), and acknowledgements of entries that became
+  // durable since they arrived.
   Result<std::vector<Message>> poll();
 
   // True if the newest frame received on any journal said more are coming.
@@ -75,8 +81,10 @@ class ReplicationSession {
     ReplicationDestination* destination = nullptr;
     uint32_t unacknowledged = 0;
     uint64_t last_remaining = 0;
+    Lsn acked_next = 0;  // next LSN in the latest RangeReply sent
   };
   Status send_ready(Outgoing& out, std::vector<Message>& messages);
+  static RangeReply acknowledge(const JournalId& journal, Incoming& in);
 
   Options options_;
   ResolveDestination resolve_;
