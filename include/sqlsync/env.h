@@ -60,6 +60,11 @@ class Env {
   virtual Result<std::vector<std::string>> list_dir(const std::string& path) = 0;
   // Makes creations, renames and removals in a directory durable.
   virtual Status sync_dir(const std::string& path) = 0;
+  // Removes the empty directory `path`; durable only after sync_dir() on its
+  // parent. NotFound if it does not exist, IOError if it is not empty or not
+  // a directory. This default, for envs without real directories, returns
+  // Unsupported.
+  virtual Status remove_dir(const std::string& path);
 
   // Microseconds since an arbitrary epoch; monotonic within a process.
   virtual uint64_t now_micros() = 0;
@@ -71,6 +76,18 @@ class Env {
   // The whole content of the file at `path` (e.g. a reducer module);
   // NotFound if it does not exist.
   Result<Bytes> read_file(const std::string& path);
+  // Durable publish: makes `data` the whole content of `path`, atomically.
+  // Writes "<path>.tmp", syncs it, reads it back, renames it over `path` and
+  // syncs the directory holding `path` (which must exist). Once it returns ok
+  // the new content survives a crash; a crash at any step leaves `path` with
+  // its old content or `data`, never a mix, plus perhaps a stale
+  // "<path>.tmp" that the next call replaces. Errors name the failed step;
+  // Corruption if the bytes read back differ from `data`.
+  Status write_file_durably(const std::string& path, ByteView data);
+  // create_dir(`path`), then makes each directory it created durable by
+  // syncing that directory's parent. Ok, with no sync, if `path` exists.
+  // A relative path without '/' has "." as its parent.
+  Status create_dir_durably(const std::string& path);
 };
 
 }  // namespace sqlsync

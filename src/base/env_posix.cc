@@ -237,6 +237,14 @@ class PosixEnv final : public Env {
     return Status::ok();
   }
 
+  Status remove_dir(const std::string& path) override {
+    if (::rmdir(path.c_str()) != 0) {
+      int error = errno;
+      return posix_error("remove directory " + quoted(path), error);
+    }
+    return Status::ok();
+  }
+
   uint64_t now_micros() override {
     struct timespec now;
     ::clock_gettime(CLOCK_MONOTONIC, &now);

@@ -212,6 +212,36 @@ TEST_P(EnvContractTest, CreateDirMakesParentsAndIsIdempotent) {
   EXPECT_EQ(over_file.code(), StatusCode::kIOError) << over_file.to_string();
 }
 
+TEST_P(EnvContractTest, RemoveDirRemovesOnlyEmptyDirectories) {
+  ASSERT_TRUE(env_->create_dir(path("d/sub")).is_ok());
+  write_all(*env_, path("d/file"), "x");
+  EXPECT_EQ(env_->remove_dir(path("d")).code(), StatusCode::kIOError);  // not empty
+  EXPECT_EQ(env_->remove_dir(path("d/file")).code(), StatusCode::kIOError);  // not a directory
+  ASSERT_TRUE(env_->remove_dir(path("d/sub")).is_ok());
+  ASSERT_TRUE(env_->remove_file(path("d/file")).is_ok());
+  ASSERT_TRUE(env_->remove_dir(path("d")).is_ok());
+  EXPECT_FALSE(exists(*env_, path("d")));
+  Status missing = env_->remove_dir(path("d"));
+  EXPECT_EQ(missing.code(), StatusCode::kNotFound) << missing.to_string();
+  EXPECT_NE(missing.message().find(path("d")), std::string::npos) << missing.to_string();
+}
+
+TEST_P(EnvContractTest, WriteFileDurablyReplacesTheWholeContent) {
+  ASSERT_TRUE(env_->write_file_durably(path("meta"), as_bytes("first version")).is_ok());
+  EXPECT_EQ(read_all(*env_, path("meta")), "first version");
+  ASSERT_TRUE(env_->write_file_durably(path("meta"), as_bytes("second")).is_ok());
+  EXPECT_EQ(read_all(*env_, path("meta")), "second");
+  EXPECT_FALSE(exists(*env_, path("meta.tmp")));
+  Status no_dir = env_->write_file_durably(path("missing/meta"), as_bytes("x"));
+  EXPECT_EQ(no_dir.code(), StatusCode::kNotFound) << no_dir.to_string();
+}
+
+TEST_P(EnvContractTest, CreateDirDurablyMakesMissingParents) {
+  ASSERT_TRUE(env_->create_dir_durably(path("p/q/r")).is_ok());
+  EXPECT_TRUE(exists(*env_, path("p/q/r")));
+  ASSERT_TRUE(env_->create_dir_durably(path("p/q/r")).is_ok());
+}
+
 TEST_P(EnvContractTest, ListDirGivesSortedNamesOfDirectChildren) {
   write_all(*env_, path("b"), "");
   write_all(*env_, path("a"), "");
@@ -712,6 +742,55 @@ TEST(FaultInjectionCrashTest, DurablePublishSurvivesACrashAtEveryStep) {
       }
     }
   }
+}
+
+// Env::write_file_durably crashed at every step: the target holds the old
+// content or the new one, and the new one once the call returned ok.
+TEST(FaultInjectionCrashTest, WriteFileDurablySurvivesACrashAtEveryStep) {
+  uint64_t steps = 0;
+  {
+    MemoryEnv memory(1);
+    FaultInjectionEnv env(&memory);
+    ASSERT_TRUE(memory.create_dir("/db").is_ok());
+    ASSERT_TRUE(env.write_file_durably("/db/target", as_bytes("new content")).is_ok());
+    steps = env.total_count();
+  }
+  ASSERT_EQ(steps, 6u);  // open, write, sync, read back, rename, sync_dir
+
+  for (CrashMode mode : {CrashMode::kDropUnsynced, CrashMode::kCorruptUnsyncedTail}) {
+    for (uint64_t step = 0; step <= steps; ++step) {
+      SCOPED_TRACE("crash at step " + std::to_string(step));
+      MemoryEnv memory(1);
+      FaultInjectionEnv env(&memory);
+      ASSERT_TRUE(memory.create_dir("/db").is_ok());
+      ASSERT_TRUE(memory.sync_dir("/").is_ok());
+      write_all(memory, "/db/target", "old content");
+      ASSERT_TRUE(memory.sync_dir("/db").is_ok());
+
+      env.crash_after(step);
+      Status published = env.write_file_durably("/db/target", as_bytes("new content"));
+      EXPECT_EQ(published.is_ok(), step == steps) << published.to_string();
+      memory.simulate_crash(mode, step);
+      env.clear_faults();
+
+      std::string target = read_all(env, "/db/target");
+      if (step == steps) {
+        EXPECT_EQ(target, "new content");
+      } else {
+        EXPECT_TRUE(target == "old content" || target == "new content") << target;
+      }
+    }
+  }
+}
+
+TEST(FaultInjectionCrashTest, CreateDirDurablySurvivesACrash) {
+  MemoryEnv memory(1);
+  ASSERT_TRUE(memory.create_dir_durably("/a/b/c").is_ok());
+  memory.simulate_crash(CrashMode::kDropUnsynced);
+  EXPECT_TRUE(exists(memory, "/a/b/c"));
+  ASSERT_TRUE(memory.create_dir("/a/x/y").is_ok());  // not durable
+  memory.simulate_crash(CrashMode::kDropUnsynced);
+  EXPECT_FALSE(exists(memory, "/a/x"));
 }
 
 TEST(EnvReadFile, ReadsWholeFilesAndReportsMissingOnes) {

@@ -173,6 +173,11 @@ Status FaultInjectionEnv::sync_dir(const std::string& path) {
   return base_->sync_dir(path);
 }
 
+Status FaultInjectionEnv::remove_dir(const std::string& path) {
+  SQLSYNC_RETURN_IF_ERROR(before(IoOp::kRemove, path));
+  return base_->remove_dir(path);
+}
+
 uint64_t FaultInjectionEnv::now_micros() { return base_->now_micros(); }
 
 void FaultInjectionEnv::random_bytes(std::span<uint8_t> out) { base_->random_bytes(out); }

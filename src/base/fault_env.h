@@ -29,7 +29,7 @@ enum class IoOp {
   kTruncate,   // File::truncate
   kStat,       // File::size, Env::file_exists
   kRename,     // Env::rename_file
-  kRemove,     // Env::remove_file
+  kRemove,     // Env::remove_file, Env::remove_dir
   kSyncDir,    // Env::sync_dir
   kCreateDir,  // Env::create_dir
   kListDir,    // Env::list_dir
@@ -88,6 +88,7 @@ class FaultInjectionEnv final : public Env {
   Status create_dir(const std::string& path) override;
   Result<std::vector<std::string>> list_dir(const std::string& path) override;
   Status sync_dir(const std::string& path) override;
+  Status remove_dir(const std::string& path) override;
 
   uint64_t now_micros() override;
   void random_bytes(std::span<uint8_t> out) override;

@@ -270,6 +270,19 @@ Status MemoryEnv::sync_dir(const std::string& path) {
   return Status::ok();
 }
 
+Status MemoryEnv::remove_dir(const std::string& path) {
+  std::string key = normalize(path);
+  std::string action = "remove directory " + quoted(path);
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  if (is_root(key)) return Status::io_error(action + ": is a root");
+  auto it = state_->names.find(key);
+  if (it == state_->names.end()) return Status::not_found(action + ": no such file or directory");
+  if (!it->second->is_dir) return Status::io_error(action + ": not a directory");
+  if (!children(state_->names, key).empty()) return Status::io_error(action + ": directory not empty");
+  state_->names.erase(it);
+  return Status::ok();
+}
+
 uint64_t MemoryEnv::now_micros() {
   std::lock_guard<std::mutex> lock(state_->mutex);
   return state_->now_micros;

@@ -56,6 +56,7 @@ class MemoryEnv final : public Env {
   Status create_dir(const std::string& path) override;
   Result<std::vector<std::string>> list_dir(const std::string& path) override;
   Status sync_dir(const std::string& path) override;
+  Status remove_dir(const std::string& path) override;
 
   uint64_t now_micros() override;
   void random_bytes(std::span<uint8_t> out) override;

@@ -1,5 +1,6 @@
 #include "sqlsync/types.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "sqlsync/env.h"
@@ -97,6 +98,61 @@ Result<Bytes> Env::read_file(const std::string& path) {
   Bytes content;
   SQLSYNC_RETURN_IF_ERROR(file->read_at(0, static_cast<size_t>(size), content));
   return content;
+}
+
+namespace {
+
+// The directory holding `path`, ignoring trailing slashes: "/a/b" -> "/a",
+// "/a" -> "/", "a/b" -> "a", "a" -> ".".
+std::string parent_directory(const std::string& path) {
+  size_t end = path.find_last_not_of('/');
+  if (end == std::string::npos) return "/";
+  size_t slash = path.rfind('/', end);
+  if (slash == std::string::npos) return ".";
+  size_t parent_end = path.find_last_not_of('/', slash);
+  if (parent_end == std::string::npos) return "/";
+  return path.substr(0, parent_end + 1);
+}
+
+}  // namespace
+
+Status Env::remove_dir(const std::string& path) {
+  return Status::unsupported("remove directory '" + path + "': this environment cannot remove directories");
+}
+
+Status Env::write_file_durably(const std::string& path, ByteView data) {
+  const std::string temp = path + ".tmp";
+  {
+    SQLSYNC_ASSIGN_OR_RETURN(std::unique_ptr<File> file, open_file(temp, OpenMode::kCreateTruncate));
+    SQLSYNC_RETURN_IF_ERROR(file->write_at(0, data));
+    SQLSYNC_RETURN_IF_ERROR(file->sync());
+    // One byte more than written, so a longer file is caught too.
+    Bytes back;
+    SQLSYNC_RETURN_IF_ERROR(file->read_at(0, data.size() + 1, back));
+    if (!std::equal(back.begin(), back.end(), data.begin(), data.end())) {
+      return Status::corruption("publish '" + path + "': '" + temp + "' reads back " + std::to_string(back.size()) +
+                                " bytes that differ from the " + std::to_string(data.size()) + " written");
+    }
+  }
+  SQLSYNC_RETURN_IF_ERROR(rename_file(temp, path));
+  return sync_dir(parent_directory(path));
+}
+
+Status Env::create_dir_durably(const std::string& path) {
+  // The directories create_dir() will make, deepest first.
+  std::vector<std::string> missing;
+  for (std::string dir = path;;) {
+    SQLSYNC_ASSIGN_OR_RETURN(bool exists, file_exists(dir));
+    if (exists) break;
+    missing.push_back(dir);
+    std::string parent = parent_directory(dir);
+    if (parent == dir) break;
+    dir = std::move(parent);
+  }
+  if (missing.empty()) return Status::ok();
+  SQLSYNC_RETURN_IF_ERROR(create_dir(path));
+  for (const std::string& dir : missing) SQLSYNC_RETURN_IF_ERROR(sync_dir(parent_directory(dir)));
+  return Status::ok();
 }
 
 JournalId Env::new_journal_id() {
