@@ -32,6 +32,10 @@ class CoordinatorDocument {
     // Applied no-op mutations are acknowledged in the document no later than
     // this long after they were applied, even if nothing else changes.
     uint64_t noop_ack_delay_micros = 50'000;
+    // A durable document drops applied mutations from its inbox file at most
+    // this often (each truncation costs a few syncs; group commit should
+    // not pay them every round).
+    uint64_t inbox_truncation_interval_micros = 1'000'000;
   };
   using ConnectionId = uint64_t;
 

@@ -1,11 +1,14 @@
 #include "sqlsync/coordinator_document.h"
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <set>
 
 #include <sqlite3.h>
 
+#include "base/encoding.h"
+#include "storage/file_journal.h"
 #include "sync/document_database.h"
 #include "sync/replication.h"
 
@@ -13,6 +16,39 @@ namespace sqlsync {
 namespace {
 
 Value blob(const JournalId& id) { return Bytes(id.view().begin(), id.view().end()); }
+
+// A received mutation as the inbox journal stores it (docs/storage-format.md,
+// "Coordinator inbox"): which timeline, which LSN, the mutation.
+constexpr uint8_t kInboxEntryVersion = 1;
+
+Bytes encode_inbox_entry(const JournalId& timeline, Lsn lsn, ByteView mutation) {
+  Bytes out;
+  Encoder encoder(&out);
+  encoder.u8(kInboxEntryVersion);
+  encoder.journal_id(timeline);
+  encoder.u64(lsn);
+  encoder.raw(mutation);
+  return out;
+}
+
+struct InboxEntry {
+  JournalId timeline;
+  Lsn lsn = 0;
+  ByteView mutation;
+};
+
+Result<InboxEntry> decode_inbox_entry(ByteView bytes) {
+  Decoder decoder(bytes, StatusCode::kCorruption, "inbox entry");
+  SQLSYNC_ASSIGN_OR_RETURN(uint8_t version, decoder.u8());
+  if (version != kInboxEntryVersion) {
+    return decoder.error("unsupported version " + std::to_string(version));
+  }
+  InboxEntry entry;
+  SQLSYNC_ASSIGN_OR_RETURN(entry.timeline, decoder.journal_id());
+  SQLSYNC_ASSIGN_OR_RETURN(entry.lsn, decoder.u64());
+  SQLSYNC_ASSIGN_OR_RETURN(entry.mutation, decoder.raw(decoder.remaining()));
+  return entry;
+}
 
 const std::string kCreateInternalTables =
     std::string("CREATE TABLE IF NOT EXISTS ") + kTimelinesTable +
@@ -24,7 +60,8 @@ const std::string kCreateInternalTables =
 
 class CoordinatorDocument::Impl {
  public:
-  Impl(Options options, std::unique_ptr<DocumentDatabase> db) : options_(std::move(options)), db_(std::move(db)) {}
+  Impl(Options options, std::unique_ptr<DocumentDatabase> db, std::unique_ptr<Journal> inbox)
+      : options_(std::move(options)), db_(std::move(db)), inbox_(std::move(inbox)) {}
 
   JournalId document_id() const { return options_.document_id; }
 
@@ -36,7 +73,8 @@ class CoordinatorDocument::Impl {
       SQLSYNC_RETURN_IF_ERROR(db_->storage().commit().status());
     }
     SQLSYNC_RETURN_IF_ERROR(db_->migrate(*options_.reducer));
-    return db_->storage().commit().status();
+    SQLSYNC_RETURN_IF_ERROR(db_->storage().commit().status());
+    return recover_inbox();
   }
 
   std::vector<Bytes> connect(ConnectionId connection) {
@@ -75,6 +113,7 @@ class CoordinatorDocument::Impl {
   size_t timelines_in_memory() const { return timelines_.size(); }
 
   Result<std::vector<std::pair<ConnectionId, Bytes>>> poll() {
+    SQLSYNC_RETURN_IF_ERROR(make_durable());
     std::vector<std::pair<ConnectionId, Bytes>> out;
     for (auto& [connection, session] : sessions_) {
       SQLSYNC_ASSIGN_OR_RETURN(std::vector<Message> messages, session->poll());
@@ -124,18 +163,31 @@ class CoordinatorDocument::Impl {
   LsnRange storage_range() { return db_->storage().log().range(); }
 
  private:
-  // A replica's timeline as received here. Entries are dropped once applied
-  // and recorded (memory stays bounded); next() keeps counting.
+  // A replica's timeline as received here: its mutations wait in the queue
+  // (and, durably, in the inbox) until applied; only LSNs are kept here.
   class Timeline final : public ReplicationDestination {
    public:
-    Timeline(Impl* owner, JournalId id, Lsn next) : owner_(owner), journal_(id, next) {}
-    LsnRange range() override { return journal_.range(); }
+    Timeline(Impl* owner, JournalId id, Lsn next) : owner_(owner), id_(id), first_(next), next_(next), durable_next_(next) {}
+    LsnRange range() override { return LsnRange::half_open(first_, next_); }
+    // Durable here, or applied: an applied mutation's frame may already be
+    // on its way to the replica, which then drops it from its timeline.
+    Lsn acknowledged_next() override { return std::max(durable_next_, applied ? *applied + 1 : Lsn{0}); }
     Status write(Lsn lsn, ByteView entry, uint64_t) override {
-      SQLSYNC_RETURN_IF_ERROR(journal_.append(entry));
-      owner_->queue_.emplace_back(journal_.id(), lsn);
+      SQLSYNC_RETURN_IF_ERROR(owner_->enqueue(id_, lsn, entry));
+      next_ = lsn + 1;
+      if (!owner_->inbox_) made_durable();  // memory is all there is
       return Status::ok();
     }
-    MemoryJournal& journal() { return journal_; }
+    const JournalId& id() const { return id_; }
+    // An inbox entry at `lsn` survived a restart and is queued again.
+    void recovered(Lsn lsn) { next_ = lsn + 1; }
+
+    // Everything received is durable; everything recorded in a durable frame
+    // is no longer held.
+    void made_durable() {
+      durable_next_ = next_;
+      if (recorded) first_ = std::max(first_, *recorded + 1);
+    }
 
     // Last LSN applied (in the open or a committed transaction) and last LSN
     // recorded in the timelines table.
@@ -143,13 +195,73 @@ class CoordinatorDocument::Impl {
     std::optional<Lsn> recorded;
     uint32_t sessions = 0;  // connections replicating this timeline
 
-    // Nothing here that the document does not already hold.
-    bool idle() const { return sessions == 0 && journal_.range().is_empty() && applied == recorded; }
+    // Nothing here that the document does not already hold durably.
+    bool idle() const { return sessions == 0 && first_ == next_ && applied == recorded; }
 
    private:
     Impl* owner_;
-    MemoryJournal journal_;
+    JournalId id_;
+    Lsn first_;         // mutations before it are applied and durably recorded
+    Lsn next_;          // next LSN accepted
+    Lsn durable_next_;  // mutations before it are durable here
   };
+
+  // A received mutation waiting to be applied.
+  struct Queued {
+    JournalId timeline;
+    Lsn lsn = 0;
+    Lsn inbox_lsn = 0;  // its entry in the inbox (0 without one)
+    Bytes mutation;
+  };
+
+  Status enqueue(const JournalId& timeline, Lsn lsn, ByteView mutation) {
+    Lsn inbox_lsn = 0;
+    if (inbox_) {
+      inbox_lsn = inbox_->range().next();
+      SQLSYNC_RETURN_IF_ERROR(inbox_->append(encode_inbox_entry(timeline, lsn, mutation)));
+    }
+    queue_.push_back(Queued{timeline, lsn, inbox_lsn, Bytes(mutation.begin(), mutation.end())});
+    return Status::ok();
+  }
+
+  // Requeues the inbox's mutations that the document does not record as
+  // applied (a restart lost only what was never acknowledged).
+  Status recover_inbox() {
+    if (!inbox_) return Status::ok();
+    const LsnRange range = inbox_->range();
+    Lsn drop_before = range.first();
+    Status status = scan_journal(*inbox_, range, [&](Lsn inbox_lsn, ByteView bytes) -> Status {
+      SQLSYNC_ASSIGN_OR_RETURN(InboxEntry entry, decode_inbox_entry(bytes));
+      auto it = timelines_.find(entry.timeline);
+      if (it == timelines_.end()) {
+        SQLSYNC_ASSIGN_OR_RETURN(std::optional<Lsn> applied, db_->applied_lsn(entry.timeline));
+        auto timeline = std::make_unique<Timeline>(this, entry.timeline, applied ? *applied + 1 : 0);
+        timeline->applied = applied;
+        timeline->recorded = applied;
+        it = timelines_.emplace(entry.timeline, std::move(timeline)).first;
+      }
+      Timeline& timeline = *it->second;
+      const Lsn next = timeline.range().next();
+      if (entry.lsn < next) {
+        // Applied before the restart: part of the prefix that can go.
+        if (queue_.empty()) drop_before = inbox_lsn + 1;
+        return Status::ok();
+      }
+      if (entry.lsn > next) {
+        return Status::corruption("inbox lsn " + std::to_string(inbox_lsn) + " holds lsn " +
+                                  std::to_string(entry.lsn) + " of timeline " + entry.timeline.to_hex() +
+                                  ", expected " + std::to_string(next));
+      }
+      queue_.push_back(Queued{entry.timeline, entry.lsn, inbox_lsn, Bytes(entry.mutation.begin(), entry.mutation.end())});
+      timeline.recovered(entry.lsn);
+      return Status::ok();
+    });
+    SQLSYNC_RETURN_IF_ERROR(status.with_context("recovering the inbox"));
+    recorded_inbox_next_ = drop_before;
+    applied_inbox_next_ = drop_before;
+    for (auto& [id, timeline] : timelines_) timeline->made_durable();
+    return Status::ok();
+  }
 
   Result<ReplicationDestination*> timeline_destination(ConnectionId connection, const JournalId& id,
                                                        const LsnRange& source_range) {
@@ -223,7 +335,7 @@ class CoordinatorDocument::Impl {
     SQLSYNC_ASSIGN_OR_RETURN(report.committed_frame, db_->storage().commit());
     consume(count);
     prunes_.clear();
-    drop_applied_entries();
+    note_recorded();
     return report;
   }
 
@@ -232,8 +344,7 @@ class CoordinatorDocument::Impl {
     StepReport report;
     report.rejected = 1;
     SQLSYNC_RETURN_IF_ERROR(db_->writer().execute("BEGIN"));
-    const auto& [id, lsn] = queue_.front();
-    Status status = record_rejection(id, lsn, reason);
+    Status status = record_rejection(queue_.front().timeline, queue_.front().lsn, reason);
     if (!status.is_ok()) {
       db_->writer().execute("ROLLBACK").ignore();
       return status;
@@ -247,11 +358,7 @@ class CoordinatorDocument::Impl {
     if (count == 0) return Status::ok();
     std::vector<ByteView> mutations;
     mutations.reserve(count);
-    for (size_t i = 0; i < count; ++i) {
-      const auto& [id, lsn] = queue_[i];
-      SQLSYNC_ASSIGN_OR_RETURN(ByteView mutation, timelines_.at(id)->journal().read(lsn));
-      mutations.push_back(mutation);
-    }
+    for (size_t i = 0; i < count; ++i) mutations.push_back(queue_[i].mutation);
     std::vector<Status> verdicts(count);
     SQLSYNC_RETURN_IF_ERROR(db_->apply_batch(*options_.reducer, mutations, verdicts));
     for (size_t i = 0; i < count; ++i) {
@@ -260,7 +367,7 @@ class CoordinatorDocument::Impl {
       } else {
         // Consumed, never retried: the author learns the reason.
         ++report.rejected;
-        SQLSYNC_RETURN_IF_ERROR(record_rejection(queue_[i].first, queue_[i].second, verdicts[i]));
+        SQLSYNC_RETURN_IF_ERROR(record_rejection(queue_[i].timeline, queue_[i].lsn, verdicts[i]));
       }
     }
     return Status::ok();
@@ -277,7 +384,8 @@ class CoordinatorDocument::Impl {
   // or, for no-ops, nothing to commit).
   void consume(size_t count) {
     if (count == 0) return;
-    for (size_t i = 0; i < count; ++i) timelines_.at(queue_[i].first)->applied = queue_[i].second;
+    for (size_t i = 0; i < count; ++i) timelines_.at(queue_[i].timeline)->applied = queue_[i].lsn;
+    applied_inbox_next_ = queue_[count - 1].inbox_lsn + 1;
     queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(count));
     if (!unrecorded_since_) unrecorded_since_ = options_.env->now_micros();
   }
@@ -301,7 +409,7 @@ class CoordinatorDocument::Impl {
     for (const auto& [id, timeline] : timelines_) {
       if (timeline->applied && timeline->applied != timeline->recorded) newest[id] = *timeline->applied;
     }
-    for (size_t i = 0; i < count; ++i) newest[queue_[i].first] = queue_[i].second;
+    for (size_t i = 0; i < count; ++i) newest[queue_[i].timeline] = queue_[i].lsn;
     for (const auto& [id, lsn] : newest) {
       Value params[] = {blob(id), static_cast<int64_t>(lsn)};
       SQLSYNC_RETURN_IF_ERROR(db_->writer().execute(kRecord, params));
@@ -309,16 +417,33 @@ class CoordinatorDocument::Impl {
     return Status::ok();
   }
 
-  // After the commit: what is recorded in the document no longer needs to be
-  // kept (DESIGN 6.4; durability of the frame comes with durable journals).
-  void drop_applied_entries() {
-    for (auto& [id, timeline] : timelines_) {
-      if (!timeline->applied || timeline->applied == timeline->recorded) continue;
-      timeline->recorded = timeline->applied;
-      timeline->journal().drop_prefix(*timeline->recorded).ignore();
-    }
+  // After the commit every applied mutation is recorded in the document;
+  // once that frame is durable (make_durable) they are no longer kept.
+  void note_recorded() {
+    for (auto& [id, timeline] : timelines_) timeline->recorded = timeline->applied;
+    recorded_inbox_next_ = applied_inbox_next_;
     unrecorded_since_.reset();
+    if (inbox_) return;
+    // In memory, recorded is as durable as it gets.
+    for (auto& [id, timeline] : timelines_) timeline->made_durable();
     evict_idle_timelines();
+  }
+
+  // Group commit: one sync of the inbox and one of the storage log make
+  // everything received and committed so far durable. Then mutations that
+  // durable frames record as applied leave memory and disk (DESIGN 6.4).
+  Status make_durable() {
+    if (inbox_) SQLSYNC_RETURN_IF_ERROR(inbox_->sync());
+    SQLSYNC_RETURN_IF_ERROR(db_->storage().log().sync());
+    for (auto& [id, timeline] : timelines_) timeline->made_durable();
+    const uint64_t now = options_.env->now_micros();
+    if (inbox_ && recorded_inbox_next_ > inbox_->range().first() &&
+        (!last_truncation_ || now - *last_truncation_ >= options_.inbox_truncation_interval_micros)) {
+      SQLSYNC_RETURN_IF_ERROR(inbox_->drop_prefix(recorded_inbox_next_ - 1));
+      last_truncation_ = now;
+    }
+    evict_idle_timelines();
+    return Status::ok();
   }
 
   // Timelines no connection replicates and whose every mutation is applied
@@ -350,8 +475,16 @@ class CoordinatorDocument::Impl {
   std::map<JournalId, std::unique_ptr<Timeline>> timelines_;
   // The timelines each connection's session resolved (holds pointers to).
   std::map<ConnectionId, std::set<JournalId>> session_timelines_;
-  // Received mutations in arrival order, not yet applied.
-  std::deque<std::pair<JournalId, Lsn>> queue_;
+  // Received mutations not yet applied, in arrival order (= inbox order).
+  std::deque<Queued> queue_;
+  // Durable home of the queue (null in memory): an entry leaves it once a
+  // durable frame records its mutation as applied.
+  std::unique_ptr<Journal> inbox_;
+  // Inbox LSN after the last applied mutation, and after the last one
+  // recorded in a committed frame.
+  Lsn applied_inbox_next_ = 0;
+  Lsn recorded_inbox_next_ = 0;
+  std::optional<uint64_t> last_truncation_;
   // Timelines whose rejections before an LSN can be deleted.
   std::map<JournalId, Lsn> prunes_;
   // When the oldest applied-but-unrecorded (no-op) mutation was applied.
@@ -362,10 +495,17 @@ Result<std::unique_ptr<CoordinatorDocument>> CoordinatorDocument::open(Options o
   if (options.document_id.is_zero()) return Status::invalid_argument("CoordinatorDocument needs a document id");
   if (!options.reducer) return Status::invalid_argument("CoordinatorDocument needs a reducer");
   if (!options.env) return Status::invalid_argument("CoordinatorDocument needs an env");
+  std::unique_ptr<Journal> log;
+  std::unique_ptr<Journal> inbox;
+  if (options.directory.empty()) {
+    log = std::make_unique<MemoryJournal>(options.document_id);
+  } else {
+    SQLSYNC_ASSIGN_OR_RETURN(log, FileJournal::open(options.env, options.directory + "/storage", options.document_id));
+    SQLSYNC_ASSIGN_OR_RETURN(inbox, FileJournal::open(options.env, options.directory + "/inbox", options.document_id));
+  }
   SQLSYNC_ASSIGN_OR_RETURN(std::unique_ptr<DocumentDatabase> db,
-                           DocumentDatabase::open(options.document_id, "coordinator",
-                                                  std::make_unique<MemoryJournal>(options.document_id)));
-  auto impl = std::make_unique<Impl>(std::move(options), std::move(db));
+                           DocumentDatabase::open(options.document_id, "coordinator", std::move(log)));
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(db), std::move(inbox));
   SQLSYNC_RETURN_IF_ERROR(impl->initialize());
   return std::unique_ptr<CoordinatorDocument>(new CoordinatorDocument(std::move(impl)));
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "storage/file_journal.h"
 #include "storage/reactive_query.h"
 #include "sync/document_database.h"
 #include "sync/replication.h"
@@ -20,14 +21,43 @@ std::vector<Bytes> encode_all(const std::vector<Message>& messages) {
 
 Value blob(const JournalId& id) { return Bytes(id.view().begin(), id.view().end()); }
 
+// A durable replica's directory: storage/ (the storage log) and
+// timeline-<id hex>/ (its timeline).
+constexpr const char* kTimelinePrefix = "timeline-";
+
+Result<std::optional<JournalId>> find_timeline(Env& env, const std::string& directory) {
+  SQLSYNC_ASSIGN_OR_RETURN(bool exists, env.file_exists(directory));
+  if (!exists) return std::optional<JournalId>();
+  SQLSYNC_ASSIGN_OR_RETURN(std::vector<std::string> names, env.list_dir(directory));
+  std::optional<JournalId> found;
+  for (const std::string& name : names) {
+    if (name.rfind(kTimelinePrefix, 0) != 0) continue;
+    Result<JournalId> id = JournalId::from_hex(std::string_view(name).substr(std::string_view(kTimelinePrefix).size()));
+    if (!id.is_ok() || found) {
+      return Status::corruption(directory + " holds an unexpected timeline directory " + name);
+    }
+    found = *id;
+  }
+  return found;
+}
+
 }  // namespace
 
 class LocalDocument::Impl final : public ReplicationDestination {
  public:
-  Impl(Options options, JournalId timeline_id, std::unique_ptr<DocumentDatabase> db)
-      : options_(std::move(options)), timeline_(timeline_id), db_(std::move(db)) {}
+  Impl(Options options, std::unique_ptr<Journal> timeline, std::unique_ptr<DocumentDatabase> db)
+      : options_(std::move(options)), timeline_(std::move(timeline)), db_(std::move(db)) {}
 
-  Status open() { return migrate(); }
+  // A reopened replica shows its stored state plus its unsent mutations.
+  // Nothing is dropped from the timeline here: rejections found now could
+  // not be reported yet (no callback), so the next rebase does it.
+  Status open() {
+    SQLSYNC_RETURN_IF_ERROR(migrate());
+    SQLSYNC_ASSIGN_OR_RETURN(std::optional<Lsn> applied, db_->applied_lsn(timeline_->id()));
+    LsnRange pending = timeline_->range();
+    if (applied && *applied >= pending.first()) pending = LsnRange::half_open(std::min(*applied + 1, pending.next()), pending.next());
+    return reapply_range(pending);
+  }
 
   Status set_reducer(std::shared_ptr<Reducer> reducer) {
     SQLSYNC_RETURN_IF_ERROR(check_not_reentrant());
@@ -39,14 +69,23 @@ class LocalDocument::Impl final : public ReplicationDestination {
   }
 
   JournalId document_id() const { return options_.document_id; }
-  JournalId timeline_id() const { return timeline_.id(); }
+  JournalId timeline_id() const { return timeline_->id(); }
 
   Status mutate(ByteView mutation) {
     SQLSYNC_RETURN_IF_ERROR(check_not_reentrant());
     if (!schema_status_.is_ok()) return schema_status_;
     Status status = db_->in_transaction([&] { return db_->apply_mutation(*options_.reducer, mutation); });
     if (!status.is_ok()) return status;
-    SQLSYNC_RETURN_IF_ERROR(timeline_.append(mutation));
+    status = timeline_->append(mutation);
+    if (status.is_ok()) status = timeline_->sync();
+    if (!status.is_ok()) {
+      // The effects are committed locally but the mutation is not safely in
+      // the timeline: rebuild the state from the timeline so nothing shows
+      // that could vanish. (A mutation appended but not synced may still be
+      // sent once a later sync succeeds; it was applied, so that is sound.)
+      rebase().ignore();
+      return status.with_context("storing the mutation in the timeline");
+    }
     refresh_subscriptions();
     return Status::ok();
   }
@@ -87,7 +126,7 @@ class LocalDocument::Impl final : public ReplicationDestination {
           }
           return static_cast<ReplicationDestination*>(this);
         });
-    session_->add_source(&timeline_);
+    session_->add_source(timeline_.get());
     return encode_all(session_->start());
   }
 
@@ -118,7 +157,8 @@ class LocalDocument::Impl final : public ReplicationDestination {
     return rebase();
   }
 
-  uint64_t pending_mutations() const { return timeline_.range().size(); }
+  uint64_t pending_mutations() const { return timeline_->range().size(); }
+  LsnRange timeline_range() const { return timeline_->range(); }
   LsnRange storage_range() { return db_->storage().log().range(); }
 
   // ReplicationDestination: frames of the coordinator's storage log.
@@ -171,11 +211,13 @@ class LocalDocument::Impl final : public ReplicationDestination {
     frames_since_rebase_ = 0;
 
     std::vector<Rejection> rejections;
-    SQLSYNC_ASSIGN_OR_RETURN(std::optional<Lsn> applied, db_->applied_lsn(timeline_.id()));
-    LsnRange pending = timeline_.range();
+    SQLSYNC_ASSIGN_OR_RETURN(std::optional<Lsn> applied, db_->applied_lsn(timeline_->id()));
+    LsnRange pending = timeline_->range();
     if (applied && !pending.is_empty() && *applied >= pending.first()) {
       SQLSYNC_RETURN_IF_ERROR(collect_rejections(pending.first(), *applied, rejections));
-      SQLSYNC_RETURN_IF_ERROR(timeline_.drop_prefix(*applied));
+      // The frames saying these mutations are applied must outlive them.
+      SQLSYNC_RETURN_IF_ERROR(storage.log().sync());
+      SQLSYNC_RETURN_IF_ERROR(timeline_->drop_prefix(*applied));
       // Reported now: once dropped, no later rebase would find them again.
       report(rejections);
     }
@@ -184,20 +226,24 @@ class LocalDocument::Impl final : public ReplicationDestination {
     // local schema to the reducer's version before re-applying.
     SQLSYNC_RETURN_IF_ERROR(migrate());
 
-    // A pending mutation that fails now is rolled back alone and stays in the
-    // timeline: the coordinator's verdict decides its fate.
-    pending = timeline_.range();
-    if (!pending.is_empty() && schema_status_.is_ok()) {
-      std::vector<ByteView> mutations;
-      SQLSYNC_RETURN_IF_ERROR(scan_journal(timeline_, pending, [&](Lsn, ByteView mutation) {
-        mutations.push_back(mutation);
-        return Status::ok();
-      }));
-      SQLSYNC_RETURN_IF_ERROR(reapply(mutations));
-    }
-
+    SQLSYNC_RETURN_IF_ERROR(reapply_range(timeline_->range()));
     refresh_subscriptions();
     return Status::ok();
+  }
+
+  // Re-applies the timeline's mutations in `pending`. One that fails now is
+  // rolled back alone and stays in the timeline: the coordinator's verdict
+  // decides its fate.
+  Status reapply_range(LsnRange pending) {
+    if (pending.is_empty() || !schema_status_.is_ok()) return Status::ok();
+    // Copied: a file journal's views last only until its next read.
+    std::vector<Bytes> copies;
+    SQLSYNC_RETURN_IF_ERROR(scan_journal(*timeline_, pending, [&](Lsn, ByteView mutation) {
+      copies.emplace_back(mutation.begin(), mutation.end());
+      return Status::ok();
+    }));
+    std::vector<ByteView> mutations(copies.begin(), copies.end());
+    return reapply(mutations);
   }
 
   // Re-applies pending mutations in one transaction. If a reducer ended that
@@ -221,13 +267,13 @@ class LocalDocument::Impl final : public ReplicationDestination {
   Status collect_rejections(Lsn first, Lsn last, std::vector<Rejection>& out) {
     static const std::string kSql = std::string("SELECT lsn, message FROM ") + kRejectionsTable +
                                     " WHERE timeline = ?1 AND lsn BETWEEN ?2 AND ?3 ORDER BY lsn";
-    Value params[] = {blob(timeline_.id()), static_cast<int64_t>(first), static_cast<int64_t>(last)};
+    Value params[] = {blob(timeline_->id()), static_cast<int64_t>(first), static_cast<int64_t>(last)};
     SQLSYNC_ASSIGN_OR_RETURN(QueryResult rows, db_->writer().query(kSql, params));
     for (const Row& row : rows.rows) {
       if (row.size() != 2 || !std::holds_alternative<int64_t>(row[0]) || !std::holds_alternative<std::string>(row[1])) {
         return Status::corruption(std::string(kRejectionsTable) + " has a malformed row");
       }
-      out.push_back(Rejection{timeline_.id(), static_cast<Lsn>(std::get<int64_t>(row[0])), std::get<std::string>(row[1])});
+      out.push_back(Rejection{timeline_->id(), static_cast<Lsn>(std::get<int64_t>(row[0])), std::get<std::string>(row[1])});
     }
     return Status::ok();
   }
@@ -255,7 +301,7 @@ class LocalDocument::Impl final : public ReplicationDestination {
   }
 
   Options options_;
-  MemoryJournal timeline_;
+  std::unique_ptr<Journal> timeline_;
   std::unique_ptr<DocumentDatabase> db_;
   std::unique_ptr<ReplicationSession> session_;
   uint32_t frames_since_rebase_ = 0;
@@ -272,11 +318,30 @@ Result<std::unique_ptr<LocalDocument>> LocalDocument::open(Options options) {
   if (options.document_id.is_zero()) return Status::invalid_argument("LocalDocument needs a document id");
   if (!options.reducer) return Status::invalid_argument("LocalDocument needs a reducer");
   if (!options.env) return Status::invalid_argument("LocalDocument needs an env");
-  JournalId timeline_id = options.timeline_id.is_zero() ? options.env->new_journal_id() : options.timeline_id;
-  SQLSYNC_ASSIGN_OR_RETURN(
-      std::unique_ptr<DocumentDatabase> db,
-      DocumentDatabase::open(options.document_id, "local", std::make_unique<MemoryJournal>(options.document_id)));
-  auto impl = std::make_unique<Impl>(std::move(options), timeline_id, std::move(db));
+  std::unique_ptr<Journal> log;
+  std::unique_ptr<Journal> timeline;
+  if (options.directory.empty()) {
+    log = std::make_unique<MemoryJournal>(options.document_id);
+    timeline = std::make_unique<MemoryJournal>(options.timeline_id.is_zero() ? options.env->new_journal_id()
+                                                                            : options.timeline_id);
+  } else {
+    // The timeline's directory is named after its id, so a reopened replica
+    // finds and keeps it; a new one gets the given id or a fresh random one.
+    SQLSYNC_ASSIGN_OR_RETURN(std::optional<JournalId> stored, find_timeline(*options.env, options.directory));
+    JournalId timeline_id = options.timeline_id;
+    if (stored && !timeline_id.is_zero() && *stored != timeline_id) {
+      return Status::invalid_argument(options.directory + " holds timeline " + stored->to_hex() + ", not " +
+                                      timeline_id.to_hex());
+    }
+    if (stored) timeline_id = *stored;
+    if (timeline_id.is_zero()) timeline_id = options.env->new_journal_id();
+    const std::string timeline_dir = options.directory + "/" + kTimelinePrefix + timeline_id.to_hex();
+    SQLSYNC_ASSIGN_OR_RETURN(log, FileJournal::open(options.env, options.directory + "/storage", options.document_id));
+    SQLSYNC_ASSIGN_OR_RETURN(timeline, FileJournal::open(options.env, timeline_dir, timeline_id));
+  }
+  SQLSYNC_ASSIGN_OR_RETURN(std::unique_ptr<DocumentDatabase> db,
+                           DocumentDatabase::open(options.document_id, "local", std::move(log)));
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(timeline), std::move(db));
   SQLSYNC_RETURN_IF_ERROR(impl->open());
   return std::unique_ptr<LocalDocument>(new LocalDocument(std::move(impl)));
 }
@@ -304,6 +369,7 @@ Status LocalDocument::disconnect() { return impl_->disconnect(); }
 bool LocalDocument::connected() const { return impl_->connected(); }
 Status LocalDocument::flush() { return impl_->flush(); }
 uint64_t LocalDocument::pending_mutations() const { return impl_->pending_mutations(); }
+LsnRange LocalDocument::timeline_range() const { return impl_->timeline_range(); }
 LsnRange LocalDocument::storage_range() const { return impl_->storage_range(); }
 
 }  // namespace sqlsync
