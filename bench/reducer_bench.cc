@@ -1,12 +1,13 @@
 // Reducer cost: 10k single-row inserts, each its own mutation, through a
-// native reducer, a WASM reducer (one mutation per call, then 100 per call)
-// and a SQL reducer, against the same INSERTs on plain SQLite in the same run.
+// native reducer, a WASM reducer on each backend (wabt's interpreter and
+// wasm2c AOT; one mutation per call, then 100 per call) and a SQL reducer,
+// against the same INSERTs on plain SQLite in the same run.
 //
 // Every variant runs the way the runtime runs a batch, directly on one
 // in-memory Database: one transaction per 100 mutations, a SAVEPOINT around
 // each mutation. The baseline does exactly that with the INSERT in place of
 // the reducer, so a ratio is the reducer's own cost. A second part feeds the
-// native and the batched WASM reducer through a real CoordinatorDocument.
+// native and the batched WASM reducers through a real CoordinatorDocument.
 #include <cstdio>
 #include <cstdlib>
 #include <iterator>
@@ -16,6 +17,7 @@
 
 #include "bench_util.h"
 #include "reducer/sql_reducer.h"
+#include "reducer/wasm_aot.h"
 #include "reducer/wasm_reducer.h"
 #include "sqlsync/coordinator_document.h"
 #include "sqlsync/env.h"
@@ -159,12 +161,15 @@ void print_variant(const char* name, double seconds, double baseline, const char
 
 int main(int argc, char** argv) {
   if (argc > 1) {
-    std::printf("usage: %s\n  Times %d single-row insert mutations through a native, a WASM (1 and %d\n"
-                "  mutations per call) and a SQL reducer, on in-memory SQLite, one transaction per\n"
-                "  %d mutations and a savepoint each; prints us/mutation and the ratio to the same\n"
-                "  INSERTs on plain SQLite. Then runs the native and the batched WASM reducer\n"
-                "  through a CoordinatorDocument and prints mutations/s.\n",
-                argv[0], kMutations, kPerTransaction, kPerTransaction);
+    std::printf(
+        "usage: %s\n  Times %d single-row insert mutations through a native, a WASM (in wabt's\n"
+        "  interpreter and compiled by wasm2c; 1 and %d mutations per call) and a SQL\n"
+        "  reducer, on in-memory SQLite, one transaction per %d mutations and a savepoint\n"
+        "  each; prints us/mutation and the ratio to the same INSERTs on plain SQLite.\n"
+        "  Then runs the native and the batched WASM reducers through a\n"
+        "  CoordinatorDocument and prints mutations/s. The AOT backend caches its\n"
+        "  compiled reducer in ~/.cache/sqlsync/aot (XDG_CACHE_HOME).\n",
+        argv[0], kMutations, kPerTransaction, kPerTransaction);
     return 0;
   }
 
@@ -178,30 +183,48 @@ int main(int argc, char** argv) {
     json.emplace_back(text.begin(), text.end());
   }
   auto native = std::make_shared<InsertReducer>();
-  std::shared_ptr<Reducer> wasm = check(load_wasm_reducer(read_module(SQLSYNC_INSERT_REDUCER_WASM)), "loading wasm");
+  const Bytes module = read_module(SQLSYNC_INSERT_REDUCER_WASM);
+  WasmLimits interpreter_limits;
+  interpreter_limits.backend = WasmBackend::kInterpreter;
+  std::shared_ptr<Reducer> interpreted = check(load_wasm_reducer(module, interpreter_limits), "loading wasm");
+  WasmLimits aot_limits;
+  aot_limits.backend = WasmBackend::kAot;
+  const wasm::AotCounters counters = wasm::aot_counters();
+  Stopwatch aot_load;
+  std::shared_ptr<Reducer> compiled = check(load_wasm_reducer(module, aot_limits), "loading wasm (AOT)");
+  const double aot_load_seconds = aot_load.seconds();
   std::shared_ptr<Reducer> sql = check(load_sql_reducer(kSqlReducer), "loading the SQL reducer");
 
   std::printf("reducers: %d single-row insert mutations, a transaction per %d, a savepoint each, best of %d\n",
               kMutations, kPerTransaction, kRuns);
   double baseline = best_of(kRuns, [&] { return plain_sqlite(bodies); });
   double native_time = best_of(kRuns, [&] { return through_reducer(*native, binary, 1); });
-  double wasm_single = best_of(kRuns, [&] { return through_reducer(*wasm, binary, 1); });
-  double wasm_batched = best_of(kRuns, [&] { return through_reducer(*wasm, binary, kPerTransaction); });
+  double interpreted_single = best_of(kRuns, [&] { return through_reducer(*interpreted, binary, 1); });
+  double interpreted_batched = best_of(kRuns, [&] { return through_reducer(*interpreted, binary, kPerTransaction); });
+  double compiled_single = best_of(kRuns, [&] { return through_reducer(*compiled, binary, 1); });
+  double compiled_batched = best_of(kRuns, [&] { return through_reducer(*compiled, binary, kPerTransaction); });
   double sql_time = best_of(kRuns, [&] { return through_reducer(*sql, json, 1); });
   std::printf("  %-34s %7.2f us/mutation  (baseline)\n", "plain SQLite, same SQL + savepoints",
               us_per_mutation(baseline));
   print_variant("native InsertReducer", native_time, baseline, "");
-  print_variant("WASM, 1 mutation per call", wasm_single, baseline, "");
-  print_variant("WASM, 100 mutations per call", wasm_batched, baseline, "  (target <= 3x)");
+  print_variant("WASM interpreter, 1 per call", interpreted_single, baseline, "");
+  print_variant("WASM interpreter, 100 per call", interpreted_batched, baseline, "");
+  print_variant("WASM AOT, 1 per call", compiled_single, baseline, "");
+  print_variant("WASM AOT, 100 per call", compiled_batched, baseline, "  (target <= 3x)");
   print_variant("SQL reducer (JSON mutations)", sql_time, baseline, "  (target <= 1.5x)");
+  std::printf("  AOT load: %.2f s (%s)\n", aot_load_seconds,
+              wasm::aot_counters().compiled > counters.compiled ? "compiled with wasm2c and cc" : "from the cache");
 
-  std::printf("coordinator: the same mutations as frames of one timeline, a step per %d, best of %d\n",
-              kPerTransaction, kRuns);
+  std::printf("coordinator: the same mutations as frames of one timeline, a step per %d, best of %d\n", kPerTransaction,
+              kRuns);
   double coordinator_native = best_of(kRuns, [&] { return through_coordinator(native, binary); });
-  double coordinator_wasm = best_of(kRuns, [&] { return through_coordinator(wasm, binary); });
-  std::printf("  %-34s %9.0f mutations/s  %6.2fx baseline\n", "native InsertReducer",
-              kMutations / coordinator_native, coordinator_native / baseline);
-  std::printf("  %-34s %9.0f mutations/s  %6.2fx baseline\n", "WASM (whole step in one call)",
-              kMutations / coordinator_wasm, coordinator_wasm / baseline);
+  double coordinator_interpreted = best_of(kRuns, [&] { return through_coordinator(interpreted, binary); });
+  double coordinator_compiled = best_of(kRuns, [&] { return through_coordinator(compiled, binary); });
+  std::printf("  %-34s %9.0f mutations/s  %6.2fx baseline\n", "native InsertReducer", kMutations / coordinator_native,
+              coordinator_native / baseline);
+  std::printf("  %-34s %9.0f mutations/s  %6.2fx baseline\n", "WASM interpreter (step in one call)",
+              kMutations / coordinator_interpreted, coordinator_interpreted / baseline);
+  std::printf("  %-34s %9.0f mutations/s  %6.2fx baseline\n", "WASM AOT (step in one call)",
+              kMutations / coordinator_compiled, coordinator_compiled / baseline);
   return 0;
 }

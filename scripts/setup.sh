@@ -12,6 +12,7 @@ packages=(
   libboost1.81-dev libssl-dev wabt
   emscripten nodejs
   clang-14 lld-14 wasi-libc libc++-14-dev-wasm32 libc++abi-14-dev-wasm32 libclang-rt-14-dev-wasm32
+  chromium
 )
 missing=()
 command -v npm >/dev/null || packages+=(npm)
@@ -41,5 +42,11 @@ if ! check_sqlite; then
   cp "$tmp/package/deps/sqlite3/sqlite3.c" "$tmp/package/deps/sqlite3/sqlite3.h" "$sqlite_dir/"
   rm -rf "$tmp"
   check_sqlite || { echo "setup: SQLite amalgamation sha256 mismatch" >&2; exit 1; }
+fi
+# The web workspace (client, react, demo; pinned by web/package-lock.json),
+# installed again only when the lock file changed.
+if [ ! -f web/node_modules/.package-lock.json ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+  echo "setup: npm ci in web/"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 echo "setup: ok"

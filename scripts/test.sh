@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README): set up a fresh machine, build natively, run every
-# test, then build the browser core with emscripten and run its node test.
+# native test (core, server, client), then build the browser core with
+# emscripten and run the browser SDK's node, unit and Chromium tests and the
+# demo's end-to-end tests against a real sqlsync-server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,5 +12,7 @@ cmake --preset native >/dev/null
 cmake --build --preset native -j 2
 echo "== native tests"
 ctest --preset native -j 2
-echo "== browser core (emscripten) build and node test"
-bash scripts/wasm-test.sh
+echo "== browser: emscripten core, node tests, TS packages, Chromium tests"
+bash scripts/web-test.sh
+echo "== browser end to end: sqlsync-server + todo demo in Chromium"
+bash scripts/web-e2e.sh

@@ -36,6 +36,16 @@ class CoordinatorDocument {
     // this often (each truncation costs a few syncs; group commit should
     // not pay them every round).
     uint64_t inbox_truncation_interval_micros = 1'000'000;
+    // Log compaction (DESIGN 6.7): poll() compacts once the storage log holds
+    // more than `compaction_ratio` times the database size and at least
+    // `compaction_min_log_bytes` (so tiny documents do not churn). A ratio
+    // of 0 disables automatic compaction; compact() still works.
+    double compaction_ratio = 4;
+    uint64_t compaction_min_log_bytes = 1 << 20;
+    // A compacted log stays servable to replicas still on it for this long,
+    // measured with env->now_micros() from the compaction (or from open()
+    // for logs kept from before a restart); then it is deleted.
+    uint64_t old_log_grace_micros = 600'000'000;
   };
   using ConnectionId = uint64_t;
 
@@ -84,7 +94,23 @@ class CoordinatorDocument {
   // Read-only query of the authoritative state.
   Result<QueryResult> query(std::string_view sql, std::span<const Value> params = {});
 
+  // Compacts the storage log now (DESIGN 6.7, docs/storage-format.md "Log
+  // compaction"): the database becomes the snapshot at LSN 0 of a new log,
+  // and the old log ends with a marker naming it; connected replicas are
+  // told at the next poll(). Call between steps. With a directory every
+  // step is durable before the next starts and reopening finishes or
+  // discards a compaction a crash interrupted. On error the document keeps
+  // the old log if the marker was not appended; otherwise reopen it.
+  Status compact();
+
+  // The current storage log: its id (the document id until the first
+  // compaction) and range.
+  JournalId storage_log_id() const;
   LsnRange storage_range() const;
+  // Bytes of the frames in the current storage log.
+  uint64_t storage_log_bytes() const;
+  // Older logs still served to replicas (within the grace period).
+  size_t retained_logs() const;
   // Replica timelines held in memory: those with a connection, or with
   // mutations not yet applied and recorded. Others are unloaded and resume
   // from the document's __sqlsync_timelines when their replica reconnects.

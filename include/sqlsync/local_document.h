@@ -28,7 +28,7 @@ struct Rejection {
 class LocalDocument {
  public:
   struct Options {
-    JournalId document_id;  // required; == the coordinator's storage log id
+    JournalId document_id;  // required; == the id of the coordinator's first storage log
     JournalId timeline_id;  // zero: a fresh random id from env
     std::shared_ptr<Reducer> reducer;  // required
     Env* env = nullptr;                // required; must outlive the document
@@ -98,8 +98,12 @@ class LocalDocument {
   // mutate() appends at next(); a rebase drops every LSN the coordinator
   // applied or rejected, so first() passes it once its verdict is known.
   LsnRange timeline_range() const;
-  // LSN range of the storage log held here.
+  // LSN range of the storage log held here: after the coordinator compacted
+  // its log, the new log's (which starts with the snapshot at LSN 0).
   LsnRange storage_range() const;
+  // Id of the storage log held here: the document id until the coordinator
+  // compacts its log, then the id of the log the replica switched to.
+  JournalId storage_log_id() const;
 
  private:
   class Impl;

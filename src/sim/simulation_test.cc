@@ -13,6 +13,7 @@
 #include <functional>
 #include <iterator>
 #include <map>
+#include <random>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -30,6 +31,8 @@ constexpr uint64_t kDefaultSeeds = 50;
 // with the native one (about 0.6 s per seed here, nearly all of it in the
 // interpreter loop): 20 seeds keep simulation_test well under a minute.
 constexpr uint64_t kDefaultWasmSeeds = 20;
+// Compaction runs the native todo reducer; a few seeds cover it.
+constexpr uint64_t kDefaultCompactionSeeds = 20;
 // random_step() calls allowed for a workload: far more than any seed needs.
 constexpr uint64_t kMaxEvents = 200'000;
 
@@ -161,7 +164,7 @@ void check_todo_applied(SimNetwork& sim, Totals& totals) {
   totals.server_rejections += rejected_total;
 }
 
-void check_random_run(uint64_t seed, const SimWorkload& workload, Totals& totals) {
+void check_random_run(uint64_t seed, const SimWorkload& workload, Totals& totals, bool compaction = false) {
   SCOPED_TRACE(replay_hint(seed));
   SimNetwork::Options options = sim_options(seed, 3);
   options.mutations_per_client = 200;
@@ -171,12 +174,23 @@ void check_random_run(uint64_t seed, const SimWorkload& workload, Totals& totals
   ASSERT_OK(created);
   SimNetwork& sim = **created;
 
+  // Compactions at seeded random times: replicas switch logs at the marker
+  // (or bootstrap from the snapshot) while they mutate and reconnect.
+  std::mt19937_64 compaction_random(seed);
+  uint64_t compactions = 0;
   for (uint64_t events = 0; !sim.workload_done(); ++events) {
     ASSERT_LT(events, kMaxEvents) << "the workload did not finish";
     ASSERT_OK(sim.random_step());
+    if (compaction && compaction_random() % 150 == 0) {
+      ASSERT_OK(sim.coordinator().compact());
+      ++compactions;
+    }
   }
   ASSERT_OK(sim.run_until_quiet());
   EXPECT_TRUE(sim.link_errors().empty()) << "first protocol error: " << sim.link_errors().front();
+  if (compaction) {
+    EXPECT_GT(compactions, 0u);
+  }
   expect_replicas_identical(sim, workload.dump);
   workload.check_applied(sim, totals);
   for (size_t i = 0; i < sim.client_count(); ++i) {
@@ -189,12 +203,12 @@ void check_random_run(uint64_t seed, const SimWorkload& workload, Totals& totals
 // connects and disconnects; after quiescence every replica is identical,
 // every accepted mutation was applied exactly once and every rejected one was
 // reported to its author.
-void run_random_seeds(const SimWorkload& workload, const std::vector<uint64_t>& seeds) {
+void run_random_seeds(const SimWorkload& workload, const std::vector<uint64_t>& seeds, bool compaction = false) {
   Totals totals;
   size_t runs = 0;
   for (uint64_t seed : seeds) {
     ++runs;
-    check_random_run(seed, workload, totals);
+    check_random_run(seed, workload, totals, compaction);
     if (::testing::Test::HasFailure()) break;
   }
   std::printf("%zu seeds: %llu server rejections, %llu local rejections, %llu reconnects\n", runs,
@@ -216,6 +230,11 @@ SimWorkload todo_workload() {
 }
 
 TEST(Simulation, RandomTodoConverges) { run_random_seeds(todo_workload(), seeds_to_run()); }
+
+// The same with the coordinator compacting its log at random times.
+TEST(Simulation, RandomTodoConvergesWithCompaction) {
+  run_random_seeds(todo_workload(), seeds_to_run(kDefaultCompactionSeeds), true);
+}
 
 Bytes read_file_bytes(const char* path) {
   Result<Bytes> content = Env::posix()->read_file(path);

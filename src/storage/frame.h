@@ -3,6 +3,7 @@
 // share the constants below.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -20,12 +21,21 @@ using PagePtr = std::shared_ptr<const Page>;
 constexpr uint32_t kFrameMagic = 0x46535153;  // "SQSF" little-endian
 constexpr uint8_t kFrameVersion = 1;
 enum class FrameKind : uint8_t {
-  kPages = 1,  // a set of pages one commit changed
+  kPages = 1,   // a set of pages one commit changed
+  kEndLog = 2,  // the last frame of a compacted log: names its successor
 };
 // magic u32, version u8, kind u8, reserved u16, lsn u64, previous checksum
 // u64, database size in pages u32, page count u32.
 constexpr size_t kFrameHeaderSize = 32;
 constexpr size_t kFrameTrailerSize = 8;  // checksum u64
+// An end-log frame has no pages; after the header: next log id (16 bytes),
+// snapshot hash (16 bytes).
+constexpr size_t kEndLogPayloadSize = 32;
+
+// XXH3-128 of a snapshot frame's bytes: low 64 bits then high 64 bits, each
+// little-endian (docs/storage-format.md, "End-log frame").
+using SnapshotHash = std::array<uint8_t, 16>;
+SnapshotHash snapshot_hash(ByteView snapshot_frame);
 
 struct FramePage {
   uint32_t page_no;  // 1-based SQLite page number
@@ -40,13 +50,26 @@ struct Frame {
   // of frames can be verified link by link.
   uint64_t previous_checksum = 0;
   uint32_t database_pages = 0;     // database size after this commit
-  std::vector<FramePage> pages;    // sorted by page_no, unique
+  std::vector<FramePage> pages;    // sorted by page_no, unique (kPages)
+  // kEndLog: the log that continues this one, starting with the snapshot
+  // frame whose hash is `snapshot_hash`.
+  JournalId next_log;
+  SnapshotHash snapshot_hash{};
   uint64_t checksum = 0;           // of the whole encoded frame
 };
 
 // Encodes a page frame. `pages` must be sorted and unique (a std::map is).
 Bytes encode_page_frame(Lsn lsn, uint64_t previous_checksum, uint32_t database_pages,
                         const std::map<uint32_t, PagePtr>& pages);
+
+// Encodes an end-log frame (no pages; `database_pages` is the unchanged
+// database size).
+Bytes encode_end_log_frame(Lsn lsn, uint64_t previous_checksum, uint32_t database_pages,
+                           const JournalId& next_log, const SnapshotHash& hash);
+
+// The checksum stored in an encoded frame's trailer. `frame` must be at least
+// kFrameTrailerSize bytes (any frame this file encoded is).
+uint64_t encoded_frame_checksum(ByteView frame);
 
 // Decodes and verifies a frame: magic, version, kind, sizes, page order and
 // checksum. Corruption (with the reason) on any mismatch; nothing is trusted

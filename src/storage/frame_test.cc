@@ -142,7 +142,7 @@ TEST(FrameTest, StructuralErrorsAreCorruptionEvenWithValidChecksum) {
   };
   const Case cases[] = {
       {"magic", [](Bytes& b) { b[0] = 'X'; }, "magic"},
-      {"kind", [](Bytes& b) { b[5] = 2; }, "kind"},
+      {"kind", [](Bytes& b) { b[5] = 3; }, "kind"},
       {"reserved", [](Bytes& b) { b[7] = 1; }, "reserved"},
       {"unsorted", [](Bytes& b) { store_u32(b, 32, 5); store_u32(b, 36, 2); }, "sorted"},
       {"duplicate", [](Bytes& b) { store_u32(b, 36, 2); }, "sorted"},
@@ -166,6 +166,40 @@ TEST(FrameTest, LastPageMayEqualDatabaseSize) {
   Result<Frame> frame = decode_frame(encode_page_frame(0, 0, 4, pages));
   ASSERT_TRUE(frame.is_ok()) << frame.status().to_string();
   EXPECT_EQ(frame->pages.back().page_no, 4u);
+}
+
+TEST(FrameTest, EndLogRoundTripAndChecks) {
+  std::array<uint8_t, JournalId::kSize> id_bytes{};
+  id_bytes[3] = 7;
+  const JournalId next_log(id_bytes);
+  const SnapshotHash hash = snapshot_hash(encode_page_frame(0, 0, 6, two_pages()));
+  const Bytes bytes = encode_end_log_frame(9, 0xabc, 6, next_log, hash);
+  ASSERT_EQ(bytes.size(), kFrameHeaderSize + kEndLogPayloadSize + kFrameTrailerSize);
+  Result<Frame> frame = decode_frame(bytes);
+  ASSERT_TRUE(frame.is_ok()) << frame.status().to_string();
+  EXPECT_EQ(frame->kind, FrameKind::kEndLog);
+  EXPECT_EQ(frame->lsn, 9u);
+  EXPECT_EQ(frame->previous_checksum, 0xabcu);
+  EXPECT_EQ(frame->next_log, next_log);
+  EXPECT_EQ(frame->snapshot_hash, hash);
+  EXPECT_TRUE(frame->pages.empty());
+  EXPECT_EQ(frame->checksum, encoded_frame_checksum(bytes));
+
+  Bytes with_page_count = bytes;
+  store_u32(with_page_count, 28, 1);
+  reseal(with_page_count);
+  EXPECT_EQ(decode_frame(with_page_count).status().code(), StatusCode::kCorruption);
+  Bytes flipped = bytes;
+  flipped[40] ^= 1;
+  EXPECT_EQ(decode_frame(flipped).status().code(), StatusCode::kCorruption);
+}
+
+TEST(FrameTest, SnapshotHashIsDeterministicAndSensitive) {
+  const Bytes a = encode_page_frame(0, 0, 6, two_pages());
+  EXPECT_EQ(snapshot_hash(a), snapshot_hash(encode_page_frame(0, 0, 6, two_pages())));
+  Bytes b = a;
+  b[kFrameHeaderSize + 8 + 100] ^= 1;
+  EXPECT_NE(snapshot_hash(a), snapshot_hash(b));
 }
 
 }  // namespace

@@ -87,6 +87,8 @@ Result<std::unique_ptr<Storage>> Storage::open(std::unique_ptr<Journal> log) {
     SQLSYNC_RETURN_IF_ERROR(storage->check_link(lsn, *frame));
     storage->apply_frame(*frame);
     storage->last_checksum_ = frame->checksum;
+    storage->log_ended_ = frame->kind == FrameKind::kEndLog;
+    storage->log_bytes_ += bytes.size();
     return Status::ok();
   }));
   storage->visible_next_ = range.next();
@@ -232,10 +234,14 @@ Result<bool> Storage::commit() {
   }
   if (!has_pending()) return false;
   const Lsn lsn = log_->range().next();
+  if (log_ended_) {
+    return Status::busy("commit at lsn " + std::to_string(lsn) + ": log " + log_->id().to_hex() +
+                        " has ended (compacted); switch to its successor first");
+  }
   const Bytes frame = encode_page_frame(lsn, last_checksum_.value_or(0), pending_pages_, pending_);
-  Decoder trailer(ByteView(frame).last(kFrameTrailerSize), StatusCode::kInternal, "encoded page frame");
-  SQLSYNC_ASSIGN_OR_RETURN(const uint64_t checksum, trailer.u64());
+  const uint64_t checksum = encoded_frame_checksum(frame);
   SQLSYNC_RETURN_IF_ERROR(log_->append(frame).with_context("commit of " + lsn_context(lsn)));
+  log_bytes_ += frame.size();
   // The pending pages become the visible ones as they are: same content, so
   // the change counter stays and SQLite's caches remain valid.
   visible_.resize(pending_pages_);
@@ -258,6 +264,14 @@ Status Storage::check_link(Lsn lsn, const Frame& frame) const {
 }
 
 void Storage::apply_frame(const Frame& frame) {
+  if (frame.kind == FrameKind::kEndLog) {
+    end_of_log_ = EndOfLog{frame.next_log, frame.snapshot_hash};
+    return;
+  }
+  if (replace_visible_) {
+    visible_.clear();
+    replace_visible_ = false;
+  }
   visible_.resize(frame.database_pages);
   for (const FramePage& page : frame.pages) {
     auto copy = std::make_shared<Page>();
@@ -272,11 +286,17 @@ Status Storage::receive_frame(Lsn lsn, ByteView bytes) {
     return Status::invalid_argument("received page frame at lsn " + std::to_string(lsn) +
                                     ", but the log's next lsn is " + std::to_string(next));
   }
+  if (log_ended_) {
+    return Status::invalid_argument("received page frame at lsn " + std::to_string(lsn) + " after the end of log " +
+                                    log_->id().to_hex());
+  }
   Result<Frame> frame = decode_frame(bytes);
   if (!frame.is_ok()) return frame.status().with_context("received " + lsn_context(lsn));
   SQLSYNC_RETURN_IF_ERROR(check_link(lsn, *frame));
   SQLSYNC_RETURN_IF_ERROR(log_->append(bytes).with_context("appending received " + lsn_context(lsn)));
   last_checksum_ = frame->checksum;
+  log_ended_ = frame->kind == FrameKind::kEndLog;
+  log_bytes_ += bytes.size();
   return Status::ok();
 }
 
@@ -304,6 +324,8 @@ Status Storage::make_visible() {
   }
   changed_pages_.insert(touched.begin(), touched.end());
   resolve_changed_pages();
+  // A snapshot replacing every page may drop pages of any b-tree.
+  if (replace_visible_) changed_full_ = true;
   const uint32_t cookie_before = schema_cookie();
   for (const Frame& frame : frames) apply_frame(frame);
   pending_pages_ = static_cast<uint32_t>(visible_.size());
@@ -311,6 +333,70 @@ Status Storage::make_visible() {
   changed_pages_.insert(touched.begin(), touched.end());
   note_outside_change(cookie_before);
   return Status::ok();
+}
+
+Status Storage::check_settled(const char* what) const {
+  if (has_pending() || has_invisible_frames()) {
+    return Status::busy(std::string(what) + " on log " + log_->id().to_hex() +
+                        ": pages are pending or received frames are not visible yet");
+  }
+  return Status::ok();
+}
+
+Bytes Storage::snapshot_frame() const {
+  std::map<uint32_t, PagePtr> pages;
+  for (uint32_t page_no = 1; page_no <= visible_.size(); ++page_no) {
+    if (visible_[page_no - 1] != nullptr) pages.emplace(page_no, visible_[page_no - 1]);
+  }
+  return encode_page_frame(0, 0, static_cast<uint32_t>(visible_.size()), pages);
+}
+
+Status Storage::end_log(const JournalId& next_log, const SnapshotHash& hash) {
+  SQLSYNC_RETURN_IF_ERROR(check_settled("end_log"));
+  const Lsn lsn = log_->range().next();
+  if (log_ended_) return Status::busy("end_log at lsn " + std::to_string(lsn) + ": log has ended already");
+  const Bytes frame =
+      encode_end_log_frame(lsn, last_checksum_.value_or(0), static_cast<uint32_t>(visible_.size()), next_log, hash);
+  SQLSYNC_RETURN_IF_ERROR(log_->append(frame).with_context("appending the end-log frame at lsn " +
+                                                           std::to_string(lsn)));
+  last_checksum_ = encoded_frame_checksum(frame);
+  log_bytes_ += frame.size();
+  log_ended_ = true;
+  end_of_log_ = EndOfLog{next_log, hash};
+  visible_next_ = lsn + 1;
+  return Status::ok();
+}
+
+Result<std::unique_ptr<Journal>> Storage::switch_log(std::unique_ptr<Journal> log) {
+  if (log == nullptr) return Status::invalid_argument("switch_log needs a log");
+  const LsnRange range = log->range();
+  if (!holds_nothing() || !range.is_empty()) SQLSYNC_RETURN_IF_ERROR(check_settled("switch_log"));
+  uint64_t checksum = 0;
+  uint64_t bytes = 0;
+  if (range.first() != 0 || range.next() > 1) {
+    return Status::invalid_argument("switch_log to log " + log->id().to_hex() + " holding lsns [" +
+                                    std::to_string(range.first()) + ", " + std::to_string(range.next()) +
+                                    "): it must be empty or hold only the snapshot at lsn 0");
+  }
+  if (range.next() == 1) {
+    SQLSYNC_ASSIGN_OR_RETURN(ByteView first, log->read(0));
+    const Bytes snapshot = snapshot_frame();
+    if (!std::equal(first.begin(), first.end(), snapshot.begin(), snapshot.end())) {
+      return Status::invalid_argument("switch_log to log " + log->id().to_hex() +
+                                      ": its lsn 0 is not the snapshot of the visible pages");
+    }
+    checksum = encoded_frame_checksum(snapshot);
+    bytes = snapshot.size();
+  }
+  replace_visible_ = range.next() == 0 && !visible_.empty();
+  std::unique_ptr<Journal> previous = std::move(log_);
+  log_ = std::move(log);
+  visible_next_ = range.next();
+  last_checksum_ = checksum;
+  log_ended_ = false;
+  log_bytes_ = bytes;
+  end_of_log_.reset();
+  return previous;
 }
 
 uint32_t Storage::schema_cookie() const {

@@ -97,6 +97,38 @@ class Storage {
   // Corruption (and nothing changes) if a frame in the log fails to decode.
   Status make_visible();
 
+  // --- Log compaction (docs/storage-format.md, "Log compaction") ---
+  // The snapshot frame of the visible pages: a page frame at LSN 0 with
+  // previous checksum 0 holding every nonzero page, so equal visible pages
+  // give equal bytes on every replica. Pending pages are not included.
+  Bytes snapshot_frame() const;
+  // The visible end-log marker, if the log has ended: no frame follows it
+  // and commit() refuses.
+  struct EndOfLog {
+    JournalId next_log;
+    SnapshotHash snapshot_hash{};
+  };
+  const std::optional<EndOfLog>& end_of_log() const { return end_of_log_; }
+  // Coordinator: appends the end-log marker naming `next_log` and `hash` at
+  // log().range().next() and makes it visible. Busy while pages are pending
+  // or frames invisible; the log's error (nothing changes) if the append
+  // fails.
+  Status end_log(const JournalId& next_log, const SnapshotHash& hash);
+  // Moves to `log`, returning the previous log (for the caller to keep
+  // serving or to delete). `log` either holds exactly snapshot_frame() at LSN
+  // 0 (what reads see does not change), or is empty at LSN 0: then the
+  // current pages stay visible until its first frame, which must be a
+  // snapshot, becomes visible and replaces them all. Busy while pages are
+  // pending or frames invisible (except from an empty log with nothing
+  // visible to an empty log: pending pages then stay, nothing reads see
+  // changes); InvalidArgument (nothing changes) for any other log.
+  Result<std::unique_ptr<Journal>> switch_log(std::unique_ptr<Journal> log);
+  // No frame in the log and no page visible (a replica that never synced).
+  bool holds_nothing() const { return visible_.empty() && log_->range().is_empty(); }
+  // Bytes of the frames in log() (the compaction policy compares it with the
+  // database size).
+  uint64_t log_bytes() const { return log_bytes_; }
+
   // --- Change tracking (reactive queries) ---
   // The b-trees changed since the last call. Pages are mapped to their roots
   // through SQLite's pointer-map pages (auto_vacuum=incremental), each under
@@ -110,6 +142,9 @@ class Storage {
   Status check_link(Lsn lsn, const Frame& frame) const;
   // Makes a verified frame visible in the page index.
   void apply_frame(const Frame& frame);
+  // Busy unless the visible pages are all there is (nothing pending or
+  // invisible); `what` names the caller in the message.
+  Status check_settled(const char* what) const;
   const uint8_t* page_data(uint32_t page_no) const;  // nullptr: zeros
   void grow(uint32_t pages);                          // pending file, zero-filled
   void resolve_changed_pages();                       // pages -> roots, now
@@ -129,6 +164,14 @@ class Storage {
   // Checksum of the newest frame in the log; unknown (any link accepted) only
   // for a log that starts empty after LSN 0, whose predecessor we never saw.
   std::optional<uint64_t> last_checksum_;
+  // The visible marker of an ended log, and whether the log (visible or not)
+  // holds one: nothing may follow it.
+  std::optional<EndOfLog> end_of_log_;
+  bool log_ended_ = false;
+  // After switch_log() to an empty log: the next frame made visible replaces
+  // every visible page.
+  bool replace_visible_ = false;
+  uint64_t log_bytes_ = 0;
   std::map<uint32_t, PagePtr> pending_;
   uint32_t pending_pages_ = 0;  // file size in pages including pending writes
   uint32_t change_counter_ = 0;

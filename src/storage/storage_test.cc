@@ -871,5 +871,91 @@ TEST(StorageModelTest, RandomOperationsMatchModel) {
   }
 }
 
+// --- Log compaction ---
+
+// A storage with two committed frames over pages 1..3 (page 2 zero).
+std::unique_ptr<Storage> storage_with_history() {
+  std::unique_ptr<Storage> storage = open_storage();
+  EXPECT_TRUE(write_page(*storage, 1, committed_page1(*storage, 1)).is_ok());
+  EXPECT_TRUE(write_page(*storage, 3, pattern_page(3)).is_ok());
+  EXPECT_TRUE(storage->commit().is_ok());
+  EXPECT_TRUE(write_page(*storage, 3, pattern_page(4)).is_ok());
+  EXPECT_TRUE(storage->commit().is_ok());
+  return storage;
+}
+
+TEST(StorageCompactionTest, SnapshotHoldsVisiblePagesOnly) {
+  std::unique_ptr<Storage> storage = storage_with_history();
+  const Bytes snapshot = storage->snapshot_frame();
+  ASSERT_TRUE(write_page(*storage, 3, pattern_page(9)).is_ok());  // pending: not in the snapshot
+  EXPECT_EQ(storage->snapshot_frame(), snapshot);
+  Result<Frame> frame = decode_frame(snapshot);
+  ASSERT_TRUE(frame.is_ok()) << frame.status().to_string();
+  EXPECT_EQ(frame->lsn, 0u);
+  EXPECT_EQ(frame->previous_checksum, 0u);
+  EXPECT_EQ(frame->database_pages, 3u);
+  ASSERT_EQ(frame->pages.size(), 2u);  // the zero page 2 is left out
+  EXPECT_EQ(Bytes(frame->pages[1].data.begin(), frame->pages[1].data.end()), pattern_page(4));
+}
+
+TEST(StorageCompactionTest, EndLogThenSwitchToSnapshotKeepsContent) {
+  std::unique_ptr<Storage> storage = storage_with_history();
+  const Bytes snapshot = storage->snapshot_frame();
+  ASSERT_TRUE(storage->end_log(test_id(2), snapshot_hash(snapshot)).is_ok());
+  ASSERT_TRUE(storage->end_of_log().has_value());
+  EXPECT_EQ(storage->end_of_log()->next_log, test_id(2));
+  EXPECT_EQ(storage->log().range().next(), 3u);
+  ASSERT_TRUE(write_page(*storage, 3, pattern_page(8)).is_ok());
+  EXPECT_EQ(storage->commit().status().code(), StatusCode::kBusy);  // the log has ended
+  storage->reset();
+  const Bytes before = read_bytes(*storage, 0, 3 * kPageSize);
+
+  // A reopened copy of the ended log sees the marker too.
+  std::unique_ptr<Storage> reopened = Storage::open(copy_log(storage->log())).value();
+  ASSERT_TRUE(reopened->end_of_log().has_value());
+  EXPECT_EQ(reopened->end_of_log()->snapshot_hash, snapshot_hash(snapshot));
+
+  auto wrong = std::make_unique<MemoryJournal>(test_id(2));
+  ASSERT_TRUE(wrong->append(encode_page_frame(0, 0, 1, {})).is_ok());
+  EXPECT_EQ(storage->switch_log(std::move(wrong)).status().code(), StatusCode::kInvalidArgument);
+
+  auto next = std::make_unique<MemoryJournal>(test_id(2));
+  ASSERT_TRUE(next->append(snapshot).is_ok());
+  Result<std::unique_ptr<Journal>> previous = storage->switch_log(std::move(next));
+  ASSERT_TRUE(previous.is_ok()) << previous.status().to_string();
+  EXPECT_EQ((*previous)->id(), test_id(1));
+  EXPECT_EQ(storage->log().id(), test_id(2));
+  EXPECT_FALSE(storage->end_of_log().has_value());
+  EXPECT_EQ(read_bytes(*storage, 0, 3 * kPageSize), before);
+  // Commits continue in the new log, chained to the snapshot.
+  ASSERT_TRUE(write_page(*storage, 2, pattern_page(5)).is_ok());
+  ASSERT_TRUE(storage->commit().is_ok());
+  EXPECT_EQ(storage->log().range().next(), 2u);
+  ASSERT_TRUE(Storage::open(copy_log(storage->log())).is_ok());
+}
+
+TEST(StorageCompactionTest, SwitchToEmptyLogKeepsPagesUntilSnapshotArrives) {
+  std::unique_ptr<Storage> source = storage_with_history();
+  const Bytes snapshot = source->snapshot_frame();
+  const Bytes expected = read_bytes(*source, 0, 3 * kPageSize);
+
+  // A replica whose pages differ (one extra page).
+  std::unique_ptr<Storage> replica = storage_with_history();
+  ASSERT_TRUE(write_page(*replica, 4, pattern_page(6)).is_ok());
+  ASSERT_TRUE(replica->commit().is_ok());
+  const Bytes stale = read_bytes(*replica, 0, 4 * kPageSize);
+  ASSERT_TRUE(replica->switch_log(std::make_unique<MemoryJournal>(test_id(2))).is_ok());
+  EXPECT_EQ(read_bytes(*replica, 0, 4 * kPageSize), stale);
+  (void)replica->take_changes();
+  ASSERT_TRUE(replica->receive_frame(0, snapshot).is_ok());
+  ASSERT_TRUE(replica->make_visible().is_ok());
+  EXPECT_EQ(replica->file_size(), 3 * kPageSize);
+  Bytes now = read_bytes(*replica, 0, 3 * kPageSize);
+  // The change counter is the replica's own; everything else is the source's.
+  store_big_endian32(now.data() + 24, counter_in(expected));
+  EXPECT_EQ(now, expected);
+  EXPECT_TRUE(replica->take_changes().full);
+}
+
 }  // namespace
 }  // namespace sqlsync

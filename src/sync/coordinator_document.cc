@@ -9,6 +9,7 @@
 
 #include "base/encoding.h"
 #include "storage/file_journal.h"
+#include "storage/log_manifest.h"
 #include "sync/document_database.h"
 #include "sync/replication.h"
 
@@ -60,14 +61,23 @@ const std::string kCreateInternalTables =
 
 class CoordinatorDocument::Impl {
  public:
-  Impl(Options options, std::unique_ptr<DocumentDatabase> db, std::unique_ptr<Journal> inbox)
-      : options_(std::move(options)), db_(std::move(db)), inbox_(std::move(inbox)) {}
+  Impl(Options options, std::unique_ptr<DocumentDatabase> db, std::unique_ptr<Journal> inbox,
+       std::vector<std::unique_ptr<Journal>> retained)
+      : options_(std::move(options)), db_(std::move(db)), inbox_(std::move(inbox)) {
+    const uint64_t expires_at = options_.env->now_micros() + options_.old_log_grace_micros;
+    for (auto& log : retained) {
+      const JournalId id = log->id();
+      retained_.emplace(id, RetainedLog{std::move(log), expires_at});
+    }
+  }
 
   JournalId document_id() const { return options_.document_id; }
 
   // The document is born with its internal tables in frame 0; the reducer's
   // migrations follow in a frame of their own.
   Status initialize() {
+    // A crash after the end-log marker became durable: redo the rest.
+    if (db_->storage().end_of_log()) SQLSYNC_RETURN_IF_ERROR(finish_compaction());
     if (db_->storage().log().range().is_empty()) {
       SQLSYNC_RETURN_IF_ERROR(db_->in_transaction([&] { return db_->writer().exec(kCreateInternalTables); }));
       SQLSYNC_RETURN_IF_ERROR(db_->storage().commit().status());
@@ -95,14 +105,27 @@ class CoordinatorDocument::Impl {
       return Status::invalid_argument("message on unknown connection " + std::to_string(connection));
     }
     SQLSYNC_ASSIGN_OR_RETURN(Message message, decode_message(bytes));
-    SQLSYNC_ASSIGN_OR_RETURN(std::vector<Message> replies, it->second->handle(message));
     std::vector<Bytes> out;
+    if (const auto* reply = std::get_if<RangeReply>(&message); reply && !it->second->has_source(reply->journal)) {
+      // The replica holds an older log: serve it up to its end-log marker,
+      // or, once it is gone, say so (a RangeRequest holding nothing of it)
+      // so the replica drops its storage and takes the current log's
+      // snapshot (docs/protocol.md, "Log compaction").
+      auto retained = retained_.find(reply->journal);
+      if (retained == retained_.end()) {
+        out.push_back(encode_message(RangeRequest{reply->journal, LsnRange::empty(0)}));
+        return out;
+      }
+      it->second->add_source(retained->second.log.get());  // the reply answers its RangeRequest
+    }
+    SQLSYNC_ASSIGN_OR_RETURN(std::vector<Message> replies, it->second->handle(message));
     for (const Message& reply : replies) out.push_back(encode_message(reply));
     return out;
   }
 
   void disconnect(ConnectionId connection) {
     sessions_.erase(connection);
+    announcements_.erase(connection);
     auto it = session_timelines_.find(connection);
     if (it == session_timelines_.end()) return;
     for (const JournalId& id : it->second) --timelines_.at(id)->sessions;
@@ -114,7 +137,13 @@ class CoordinatorDocument::Impl {
 
   Result<std::vector<std::pair<ConnectionId, Bytes>>> poll() {
     SQLSYNC_RETURN_IF_ERROR(make_durable());
+    if (compaction_due()) SQLSYNC_RETURN_IF_ERROR(compact());
+    SQLSYNC_RETURN_IF_ERROR(expire_retained_logs());
     std::vector<std::pair<ConnectionId, Bytes>> out;
+    for (auto& [connection, messages] : announcements_) {
+      for (const Message& message : messages) out.emplace_back(connection, encode_message(message));
+    }
+    announcements_.clear();
     for (auto& [connection, session] : sessions_) {
       SQLSYNC_ASSIGN_OR_RETURN(std::vector<Message> messages, session->poll());
       for (const Message& message : messages) out.emplace_back(connection, encode_message(message));
@@ -160,9 +189,128 @@ class CoordinatorDocument::Impl {
     return db_->reader().query(sql, params);
   }
 
+  JournalId storage_log_id() { return db_->storage().log().id(); }
   LsnRange storage_range() { return db_->storage().log().range(); }
+  uint64_t storage_log_bytes() { return db_->storage().log_bytes(); }
+  size_t retained_logs() const { return retained_.size(); }
+
+  // Snapshot, new log (durable), end-log marker in the old log (durable),
+  // manifest, switch: a crash between any two steps is repaired at open.
+  Status compact() {
+    Storage& storage = db_->storage();
+    if (storage.end_of_log()) return finish_compaction();
+    if (storage.has_pending()) {
+      return Status::busy("compact: the document has uncommitted pages; call it between steps");
+    }
+    const Bytes snapshot = storage.snapshot_frame();
+    // Random ids do not collide, but a seeded test env may repeat another's.
+    JournalId next = options_.env->new_journal_id();
+    while (next == options_.document_id || next == storage.log().id() || retained_.count(next) != 0) {
+      next = options_.env->new_journal_id();
+    }
+    SQLSYNC_ASSIGN_OR_RETURN(std::unique_ptr<Journal> log, create_log(next, snapshot));
+    SQLSYNC_RETURN_IF_ERROR(storage.end_log(next, snapshot_hash(snapshot)));
+    SQLSYNC_RETURN_IF_ERROR(storage.log().sync().with_context("syncing the end-log marker"));
+    return switch_to(std::move(log));
+  }
 
  private:
+  struct RetainedLog {
+    std::unique_ptr<Journal> log;
+    uint64_t expires_at = 0;  // env->now_micros() after which it is deleted
+  };
+
+  // The storage log has ended with a durable marker: rebuild the snapshot
+  // it names (deterministic from the pages) and move to its log.
+  Status finish_compaction() {
+    Storage& storage = db_->storage();
+    const Storage::EndOfLog end = *storage.end_of_log();
+    const Bytes snapshot = storage.snapshot_frame();
+    if (snapshot_hash(snapshot) != end.snapshot_hash) {
+      return Status::corruption("storage log " + storage.log().id().to_hex() + " ends at lsn " +
+                                std::to_string(storage.log().range().next() - 1) +
+                                " with a marker whose snapshot hash does not match the document's pages");
+    }
+    SQLSYNC_ASSIGN_OR_RETURN(std::unique_ptr<Journal> log, create_log(end.next_log, snapshot));
+    return switch_to(std::move(log));
+  }
+
+  // A new storage log holding `snapshot` at LSN 0, durable. A directory left
+  // by an interrupted attempt is deleted first.
+  Result<std::unique_ptr<Journal>> create_log(const JournalId& id, ByteView snapshot) {
+    std::unique_ptr<Journal> log;
+    if (options_.directory.empty()) {
+      log = std::make_unique<MemoryJournal>(id);
+    } else {
+      const std::string directory = log_directory(options_.directory, options_.document_id, id);
+      SQLSYNC_RETURN_IF_ERROR(FileJournal::remove(options_.env, directory));
+      SQLSYNC_ASSIGN_OR_RETURN(log, FileJournal::open(options_.env, directory, id));
+    }
+    SQLSYNC_RETURN_IF_ERROR(log->append(snapshot).with_context("writing the snapshot of log " + id.to_hex()));
+    SQLSYNC_RETURN_IF_ERROR(log->sync().with_context("syncing the snapshot of log " + id.to_hex()));
+    return log;
+  }
+
+  // Publishes `log` as current (the old one retained), switches the storage
+  // to it and announces it to every connection.
+  Status switch_to(std::unique_ptr<Journal> log) {
+    Storage& storage = db_->storage();
+    const JournalId previous_id = storage.log().id();
+    if (!options_.directory.empty()) {
+      LogManifest manifest{log->id(), {}};
+      for (const auto& [id, retained] : retained_) manifest.retained.push_back(id);
+      manifest.retained.push_back(previous_id);
+      SQLSYNC_RETURN_IF_ERROR(publish_log_manifest(*options_.env, options_.directory, manifest));
+    }
+    SQLSYNC_ASSIGN_OR_RETURN(std::unique_ptr<Journal> previous, storage.switch_log(std::move(log)));
+    retained_[previous_id] =
+        RetainedLog{std::move(previous), options_.env->now_micros() + options_.old_log_grace_micros};
+    for (auto& [connection, session] : sessions_) {
+      for (Message& message : session->add_source(&storage.log())) {
+        announcements_[connection].push_back(std::move(message));
+      }
+    }
+    return Status::ok();
+  }
+
+  bool compaction_due() {
+    const Storage& storage = db_->storage();
+    const uint64_t log_bytes = storage.log_bytes();
+    return options_.compaction_ratio > 0 && log_bytes >= options_.compaction_min_log_bytes &&
+           static_cast<double>(log_bytes) > options_.compaction_ratio * static_cast<double>(storage.file_size()) &&
+           !storage.has_pending();
+  }
+
+  // Deletes the retained logs whose grace period is over: first from every
+  // session and the manifest, then from disk (a crash in between leaves a
+  // directory that open() deletes).
+  Status expire_retained_logs() {
+    const uint64_t now = options_.env->now_micros();
+    std::vector<JournalId> expired;
+    for (const auto& [id, retained] : retained_) {
+      if (now >= retained.expires_at) expired.push_back(id);
+    }
+    if (expired.empty()) return Status::ok();
+    for (const JournalId& id : expired) {
+      for (auto& [connection, session] : sessions_) {
+        if (!session->has_source(id)) continue;
+        // A replica still before the marker falls back to the snapshot.
+        session->remove_source(id);
+        announcements_[connection].push_back(RangeRequest{id, LsnRange::empty(0)});
+      }
+      retained_.erase(id);
+    }
+    if (options_.directory.empty()) return Status::ok();
+    LogManifest manifest{db_->storage().log().id(), {}};
+    for (const auto& [id, retained] : retained_) manifest.retained.push_back(id);
+    SQLSYNC_RETURN_IF_ERROR(publish_log_manifest(*options_.env, options_.directory, manifest));
+    for (const JournalId& id : expired) {
+      SQLSYNC_RETURN_IF_ERROR(
+          FileJournal::remove(options_.env, log_directory(options_.directory, options_.document_id, id)));
+    }
+    return Status::ok();
+  }
+
   // A replica's timeline as received here: its mutations wait in the queue
   // (and, durably, in the inbox) until applied; only LSNs are kept here.
   class Timeline final : public ReplicationDestination {
@@ -472,6 +620,10 @@ class CoordinatorDocument::Impl {
   Options options_;
   std::unique_ptr<DocumentDatabase> db_;
   std::map<ConnectionId, std::unique_ptr<ReplicationSession>> sessions_;
+  // RangeRequests announcing a new storage log, sent at the next poll().
+  std::map<ConnectionId, std::vector<Message>> announcements_;
+  // Compacted logs still served to replicas that have not reached their end.
+  std::map<JournalId, RetainedLog> retained_;
   std::map<JournalId, std::unique_ptr<Timeline>> timelines_;
   // The timelines each connection's session resolved (holds pointers to).
   std::map<ConnectionId, std::set<JournalId>> session_timelines_;
@@ -497,15 +649,27 @@ Result<std::unique_ptr<CoordinatorDocument>> CoordinatorDocument::open(Options o
   if (!options.env) return Status::invalid_argument("CoordinatorDocument needs an env");
   std::unique_ptr<Journal> log;
   std::unique_ptr<Journal> inbox;
+  std::vector<std::unique_ptr<Journal>> retained;
   if (options.directory.empty()) {
     log = std::make_unique<MemoryJournal>(options.document_id);
   } else {
-    SQLSYNC_ASSIGN_OR_RETURN(log, FileJournal::open(options.env, options.directory + "/storage", options.document_id));
+    Env& env = *options.env;
+    SQLSYNC_RETURN_IF_ERROR(env.create_dir_durably(options.directory));
+    SQLSYNC_ASSIGN_OR_RETURN(LogManifest manifest, read_log_manifest(env, options.directory, options.document_id));
+    SQLSYNC_RETURN_IF_ERROR(remove_unlisted_logs(env, options.directory, options.document_id, manifest));
+    SQLSYNC_ASSIGN_OR_RETURN(log, FileJournal::open(options.env, log_directory(options.directory, options.document_id,
+                                                                              manifest.current),
+                                                   manifest.current));
+    for (const JournalId& id : manifest.retained) {
+      SQLSYNC_ASSIGN_OR_RETURN(std::unique_ptr<FileJournal> old,
+                               FileJournal::open(options.env, log_directory(options.directory, options.document_id, id), id));
+      retained.push_back(std::move(old));
+    }
     SQLSYNC_ASSIGN_OR_RETURN(inbox, FileJournal::open(options.env, options.directory + "/inbox", options.document_id));
   }
   SQLSYNC_ASSIGN_OR_RETURN(std::unique_ptr<DocumentDatabase> db,
                            DocumentDatabase::open(options.document_id, "coordinator", std::move(log)));
-  auto impl = std::make_unique<Impl>(std::move(options), std::move(db), std::move(inbox));
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(db), std::move(inbox), std::move(retained));
   SQLSYNC_RETURN_IF_ERROR(impl->initialize());
   return std::unique_ptr<CoordinatorDocument>(new CoordinatorDocument(std::move(impl)));
 }
@@ -533,7 +697,11 @@ Status CoordinatorDocument::mutate_direct(const std::function<Status(Transaction
 Result<QueryResult> CoordinatorDocument::query(std::string_view sql, std::span<const Value> params) {
   return impl_->query(sql, params);
 }
+Status CoordinatorDocument::compact() { return impl_->compact(); }
+JournalId CoordinatorDocument::storage_log_id() const { return impl_->storage_log_id(); }
 LsnRange CoordinatorDocument::storage_range() const { return impl_->storage_range(); }
+uint64_t CoordinatorDocument::storage_log_bytes() const { return impl_->storage_log_bytes(); }
+size_t CoordinatorDocument::retained_logs() const { return impl_->retained_logs(); }
 size_t CoordinatorDocument::timelines_in_memory() const { return impl_->timelines_in_memory(); }
 
 }  // namespace sqlsync

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 
@@ -9,6 +10,8 @@
 #include "sqlsync/coordinator_document.h"
 #include "sqlsync/local_document.h"
 #include "storage/database.h"
+#include "storage/frame.h"
+#include "sync/protocol.h"
 
 namespace sqlsync {
 namespace {
@@ -87,6 +90,13 @@ class DocumentTest : public ::testing::Test {
     coordinator_ = std::move(coordinator).value();
   }
 
+  void reopen_coordinator(const CoordinatorDocument::Options& options) {
+    coordinator_.reset();
+    auto coordinator = CoordinatorDocument::open(options);
+    ASSERT_TRUE(coordinator.is_ok()) << coordinator.status().to_string();
+    coordinator_ = std::move(coordinator).value();
+  }
+
   LocalDocument& add_client() {
     LocalDocument::Options options;
     options.document_id = document_id_;
@@ -140,6 +150,7 @@ class DocumentTest : public ::testing::Test {
           moved = true;
           Bytes message = std::move(to_client_[i].front());
           to_client_[i].pop_front();
+          note_to_client(i, message);
           auto replies = clients_[i]->receive(message);
           ASSERT_TRUE(replies.is_ok()) << replies.status().to_string();
           for (Bytes& reply : *replies) to_server_[i].push_back(std::move(reply));
@@ -164,6 +175,39 @@ class DocumentTest : public ::testing::Test {
     }
     return out;
   }
+
+  // Records the frames delivered to client `index` (and lets a test rewrite
+  // them first).
+  void note_to_client(size_t index, Bytes& message) {
+    Result<Message> decoded = decode_message(message);
+    ASSERT_TRUE(decoded.is_ok()) << decoded.status().to_string();
+    auto* frame = std::get_if<FrameMessage>(&*decoded);
+    if (frame == nullptr) return;
+    if (rewrite_frame_ && rewrite_frame_(index, *frame)) message = encode_message(*frame);
+    frames_to_client_[index].push_back({frame->journal, frame->lsn, frame->data.size()});
+  }
+  struct Delivered {
+    JournalId journal;
+    Lsn lsn;
+    size_t bytes;
+  };
+  uint64_t bytes_to_client(size_t index) const {
+    uint64_t total = 0;
+    if (auto it = frames_to_client_.find(index); it != frames_to_client_.end()) {
+      for (const Delivered& frame : it->second) total += frame.bytes;
+    }
+    return total;
+  }
+  bool received(size_t index, const JournalId& journal, Lsn lsn) const {
+    auto it = frames_to_client_.find(index);
+    if (it == frames_to_client_.end()) return false;
+    for (const Delivered& frame : it->second) {
+      if (frame.journal == journal && frame.lsn == lsn) return true;
+    }
+    return false;
+  }
+  std::map<size_t, std::vector<Delivered>> frames_to_client_;
+  std::function<bool(size_t, FrameMessage&)> rewrite_frame_;
 
   std::unique_ptr<MemoryEnv> env_;
   JournalId document_id_;
@@ -459,6 +503,202 @@ TEST_F(DocumentTest, IdleTimelinesLeaveCoordinatorMemoryAndResume) {
   EXPECT_EQ(coordinator_->timelines_in_memory(), 1u) << "queued, not applied";
   ASSERT_TRUE(coordinator_->step().is_ok());
   EXPECT_EQ(coordinator_->timelines_in_memory(), 0u);
+}
+
+// --- Log compaction (DESIGN 6.7) ---
+
+// Many small frames over a bounded table: history far larger than the data.
+// Renames note 1 to v<first>, v<first + 1>, ...
+void make_history(LocalDocument& doc, int updates, int first = 0) {
+  for (int i = first; i < first + updates; ++i) ASSERT_TRUE(mutate(doc, "rename 1 v" + std::to_string(i)).is_ok());
+}
+
+TEST_F(DocumentTest, ClientBehindTheMarkerSwitchesLogsWithoutFullDownload) {
+  LocalDocument& a = add_client();
+  LocalDocument& b = add_client();
+  ASSERT_TRUE(mutate(a, "add milk").is_ok());
+  connect(0);
+  connect(1);
+  run_until_quiet();
+  for (int i = 0; i < 20; ++i) {
+    make_history(a, 1, i);
+    run_until_quiet();
+  }
+  disconnect(1);
+  ASSERT_TRUE(mutate(b, "add eggs").is_ok());  // pending across the switch
+  for (int i = 20; i < 25; ++i) {
+    make_history(a, 1, i);
+    run_until_quiet();
+  }
+  const JournalId old_log = coordinator_->storage_log_id();
+  const Lsn marker_lsn = coordinator_->storage_range().next();
+  ASSERT_TRUE(coordinator_->compact().is_ok());
+  const JournalId new_log = coordinator_->storage_log_id();
+  ASSERT_NE(new_log, old_log);
+  EXPECT_EQ(coordinator_->storage_range(), LsnRange::half_open(0, 1));
+  EXPECT_EQ(coordinator_->retained_logs(), 1u);
+  ASSERT_TRUE(mutate(a, "add bread").is_ok());
+  run_until_quiet();  // a is connected: it switches at the marker too
+  EXPECT_FALSE(received(0, new_log, 0));
+
+  frames_to_client_.clear();
+  connect(1);
+  run_until_quiet();
+  EXPECT_EQ(server_notes(), "1 'v24' \n2 'bread' \n3 'eggs' \n");
+  EXPECT_EQ(notes(a), server_notes());
+  EXPECT_EQ(notes(b), server_notes());
+  EXPECT_EQ(b.storage_range(), coordinator_->storage_range());
+  EXPECT_EQ(b.storage_log_id(), new_log);
+  EXPECT_EQ(a.storage_log_id(), new_log);
+  EXPECT_EQ(b.pending_mutations(), 0u);
+  // b got the old log's missing frames and the marker, then only frames
+  // after the snapshot: it built the snapshot itself.
+  EXPECT_TRUE(received(1, old_log, marker_lsn));
+  EXPECT_FALSE(received(1, new_log, 0));
+  EXPECT_TRUE(received(1, new_log, 1));
+}
+
+TEST_F(DocumentTest, ClientOnAnExpiredLogFallsBackToTheSnapshot) {
+  CoordinatorDocument::Options options{document_id_, reducer_, env_.get()};
+  options.old_log_grace_micros = 0;
+  reopen_coordinator(options);
+  LocalDocument& a = add_client();
+  LocalDocument& b = add_client();
+  ASSERT_TRUE(mutate(a, "add milk").is_ok());
+  connect(0);
+  connect(1);
+  run_until_quiet();
+  disconnect(1);
+  make_history(a, 10);
+  ASSERT_TRUE(mutate(b, "add eggs").is_ok());
+  run_until_quiet();
+  ASSERT_TRUE(coordinator_->compact().is_ok());
+  run_until_quiet();  // the grace period is over: the old log is deleted
+  EXPECT_EQ(coordinator_->retained_logs(), 0u);
+
+  frames_to_client_.clear();
+  connect(1);
+  run_until_quiet();
+  EXPECT_EQ(server_notes(), "1 'v9' \n2 'eggs' \n");
+  EXPECT_EQ(notes(b), server_notes());
+  EXPECT_EQ(notes(a), server_notes());
+  EXPECT_EQ(b.storage_range(), coordinator_->storage_range());
+  EXPECT_EQ(b.storage_log_id(), coordinator_->storage_log_id());
+  EXPECT_TRUE(received(1, coordinator_->storage_log_id(), 0));  // the full snapshot
+}
+
+TEST_F(DocumentTest, ClientWhoseStateDoesNotMatchTheMarkerFallsBack) {
+  LocalDocument& a = add_client();
+  LocalDocument& b = add_client();
+  ASSERT_TRUE(mutate(a, "add milk").is_ok());
+  connect(0);
+  connect(1);
+  run_until_quiet();
+  make_history(a, 5);
+  run_until_quiet();
+  // The marker b receives carries another hash, as if b's pages had drifted.
+  rewrite_frame_ = [](size_t index, FrameMessage& frame) {
+    Result<Frame> decoded = decode_frame(frame.data);
+    if (index != 1 || !decoded.is_ok() || decoded->kind != FrameKind::kEndLog) return false;
+    SnapshotHash wrong = decoded->snapshot_hash;
+    wrong[0] ^= 1;
+    frame.data = encode_end_log_frame(decoded->lsn, decoded->previous_checksum, decoded->database_pages,
+                                      decoded->next_log, wrong);
+    return true;
+  };
+  ASSERT_TRUE(coordinator_->compact().is_ok());
+  ASSERT_TRUE(mutate(b, "add eggs").is_ok());
+  run_until_quiet();
+  EXPECT_TRUE(received(1, coordinator_->storage_log_id(), 0));
+  EXPECT_FALSE(received(0, coordinator_->storage_log_id(), 0));
+  EXPECT_EQ(server_notes(), "1 'v4' \n2 'eggs' \n");
+  EXPECT_EQ(notes(b), server_notes());
+  EXPECT_EQ(notes(a), server_notes());
+  EXPECT_EQ(b.storage_range(), coordinator_->storage_range());
+}
+
+TEST_F(DocumentTest, NewClientBootstrapsFromTheSnapshot) {
+  LocalDocument& a = add_client();
+  ASSERT_TRUE(mutate(a, "add milk").is_ok());
+  connect(0);
+  run_until_quiet();
+  for (int i = 0; i < 200; ++i) {
+    make_history(a, 1, i);
+    run_until_quiet();
+  }
+  const uint64_t history_bytes = coordinator_->storage_log_bytes();
+  ASSERT_TRUE(coordinator_->compact().is_ok());
+  const uint64_t snapshot_bytes = coordinator_->storage_log_bytes();
+  EXPECT_LT(snapshot_bytes * 10, history_bytes);
+
+  LocalDocument& c = add_client();
+  connect(1);
+  run_until_quiet();
+  EXPECT_EQ(notes(c), server_notes());
+  EXPECT_EQ(notes(c), "1 'v199' \n");
+  // Only the snapshot travelled (plus the frame with a's last mutations).
+  EXPECT_TRUE(received(1, coordinator_->storage_log_id(), 0));
+  EXPECT_LE(bytes_to_client(1), snapshot_bytes + 4 * (kPageSize + 4) + 64);
+}
+
+TEST_F(DocumentTest, CompactionIsAutomaticPastTheRatio) {
+  CoordinatorDocument::Options options{document_id_, reducer_, env_.get()};
+  options.compaction_min_log_bytes = 64 * 1024;
+  reopen_coordinator(options);
+  LocalDocument& a = add_client();
+  ASSERT_TRUE(mutate(a, "add milk").is_ok());
+  connect(0);
+  run_until_quiet();
+  const JournalId first = coordinator_->storage_log_id();
+  for (int i = 0; i < 40; ++i) {
+    make_history(a, 1, i);
+    run_until_quiet();
+    // The log never grows far past 4x the database (a few dozen pages).
+    EXPECT_LE(coordinator_->storage_log_bytes(), 256u * 1024);
+  }
+  EXPECT_NE(coordinator_->storage_log_id(), first);
+  EXPECT_EQ(notes(a), server_notes());
+  EXPECT_EQ(a.storage_range(), coordinator_->storage_range());
+}
+
+TEST_F(DocumentTest, DurableCompactionSurvivesReopenOnBothSides) {
+  CoordinatorDocument::Options options{document_id_, reducer_, env_.get()};
+  options.directory = "/compaction/server";
+  reopen_coordinator(options);
+  LocalDocument::Options client_options;
+  client_options.document_id = document_id_;
+  client_options.reducer = reducer_;
+  client_options.env = env_.get();
+  client_options.directory = "/compaction/client";
+  auto client = LocalDocument::open(client_options);
+  ASSERT_TRUE(client.is_ok()) << client.status().to_string();
+  clients_.push_back(std::move(client).value());
+  ASSERT_TRUE(mutate(*clients_[0], "add milk").is_ok());
+  connect(0);
+  run_until_quiet();
+  make_history(*clients_[0], 5);
+  run_until_quiet();
+  ASSERT_TRUE(coordinator_->compact().is_ok());
+  ASSERT_TRUE(mutate(*clients_[0], "add eggs").is_ok());
+  run_until_quiet();
+  const JournalId current = coordinator_->storage_log_id();
+  ASSERT_EQ(clients_[0]->storage_range(), coordinator_->storage_range());
+  disconnect(0);
+
+  reopen_coordinator(options);
+  EXPECT_EQ(coordinator_->storage_log_id(), current);
+  EXPECT_EQ(coordinator_->retained_logs(), 1u);
+  clients_[0].reset();
+  client = LocalDocument::open(client_options);
+  ASSERT_TRUE(client.is_ok()) << client.status().to_string();
+  clients_[0] = std::move(client).value();
+  EXPECT_EQ(clients_[0]->storage_range(), coordinator_->storage_range());
+  EXPECT_EQ(server_notes(), "1 'v4' \n2 'eggs' \n");
+  EXPECT_EQ(notes(*clients_[0]), server_notes());
+  frames_to_client_.clear();
+  connect(0);
+  run_until_quiet();
+  EXPECT_EQ(bytes_to_client(0), 0u);
 }
 
 }  // namespace

@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
+#include <set>
 
 #include "storage/file_journal.h"
+#include "storage/log_manifest.h"
 #include "storage/reactive_query.h"
 #include "sync/document_database.h"
 #include "sync/replication.h"
@@ -52,6 +55,8 @@ class LocalDocument::Impl final : public ReplicationDestination {
   // Nothing is dropped from the timeline here: rejections found now could
   // not be reported yet (no callback), so the next rebase does it.
   Status open() {
+    // Reopened after reaching an end-log marker but before switching.
+    if (db_->storage().end_of_log()) SQLSYNC_RETURN_IF_ERROR(switch_at_end_of_log());
     SQLSYNC_RETURN_IF_ERROR(migrate());
     SQLSYNC_ASSIGN_OR_RETURN(std::optional<Lsn> applied, db_->applied_lsn(timeline_->id()));
     LsnRange pending = timeline_->range();
@@ -120,12 +125,17 @@ class LocalDocument::Impl final : public ReplicationDestination {
     session_ = std::make_unique<ReplicationSession>(
         ReplicationSession::Options{},
         [this](const JournalId& journal, const LsnRange&) -> Result<ReplicationDestination*> {
-          if (journal != options_.document_id) {
+          if (journal != db_->storage().log().id()) {
             return Status::invalid_argument("coordinator offered journal " + journal.to_hex() +
-                                            " but this replica holds document " + options_.document_id.to_hex());
+                                            " but this replica holds storage log " +
+                                            db_->storage().log().id().to_hex() + " of document " +
+                                            options_.document_id.to_hex());
           }
           return static_cast<ReplicationDestination*>(this);
         });
+    announced_.reset();
+    outbox_.clear();
+    left_logs_.clear();
     session_->add_source(timeline_.get());
     return encode_all(session_->start());
   }
@@ -134,14 +144,23 @@ class LocalDocument::Impl final : public ReplicationDestination {
     SQLSYNC_RETURN_IF_ERROR(check_not_reentrant());
     if (!session_) return Status::invalid_argument("received a message while disconnected");
     SQLSYNC_ASSIGN_OR_RETURN(Message message, decode_message(bytes));
-    SQLSYNC_ASSIGN_OR_RETURN(std::vector<Message> replies, session_->handle(message));
+    std::vector<Message> replies;
+    if (const auto* request = std::get_if<RangeRequest>(&message)) {
+      SQLSYNC_ASSIGN_OR_RETURN(replies, storage_log_request(*request));
+    } else if (const auto* frame = std::get_if<FrameMessage>(&message); frame && left_logs_.count(frame->journal)) {
+      // Sent before the coordinator learnt that we moved to a newer log.
+    } else {
+      SQLSYNC_ASSIGN_OR_RETURN(replies, session_->handle(message));
+    }
     if (db_->storage().has_invisible_frames() && !defer_rebase()) SQLSYNC_RETURN_IF_ERROR(rebase());
+    take_outbox(replies);
     return encode_all(replies);
   }
 
   Result<std::vector<Bytes>> poll() {
     if (!session_) return std::vector<Bytes>();
     SQLSYNC_ASSIGN_OR_RETURN(std::vector<Message> messages, session_->poll());
+    take_outbox(messages);
     return encode_all(messages);
   }
 
@@ -160,6 +179,7 @@ class LocalDocument::Impl final : public ReplicationDestination {
   uint64_t pending_mutations() const { return timeline_->range().size(); }
   LsnRange timeline_range() const { return timeline_->range(); }
   LsnRange storage_range() { return db_->storage().log().range(); }
+  JournalId storage_log_id() { return db_->storage().log().id(); }
 
   // ReplicationDestination: frames of the coordinator's storage log.
   LsnRange range() override { return db_->storage().log().range(); }
@@ -209,6 +229,7 @@ class LocalDocument::Impl final : public ReplicationDestination {
     storage.reset();
     SQLSYNC_RETURN_IF_ERROR(storage.make_visible());
     frames_since_rebase_ = 0;
+    if (storage.end_of_log()) SQLSYNC_RETURN_IF_ERROR(switch_at_end_of_log());
 
     std::vector<Rejection> rejections;
     SQLSYNC_ASSIGN_OR_RETURN(std::optional<Lsn> applied, db_->applied_lsn(timeline_->id()));
@@ -229,6 +250,110 @@ class LocalDocument::Impl final : public ReplicationDestination {
     SQLSYNC_RETURN_IF_ERROR(reapply_range(timeline_->range()));
     refresh_subscriptions();
     return Status::ok();
+  }
+
+  // The coordinator announces a storage log (docs/protocol.md, "Log
+  // compaction"). Ours: the usual reply, unless the coordinator says it
+  // holds less of it than we do after announcing a newer one (it no longer
+  // keeps our log): then drop our storage and take the newer log's snapshot.
+  // A newer one: with nothing stored yet, start on it; otherwise tell the
+  // coordinator which log we hold and switch at its end-log marker.
+  Result<std::vector<Message>> storage_log_request(const RangeRequest& request) {
+    Storage& storage = db_->storage();
+    const JournalId held = storage.log().id();
+    if (request.journal == held) {
+      if (announced_ && request.source_range.next() < storage.log().range().next()) {
+        SQLSYNC_ASSIGN_OR_RETURN(std::unique_ptr<Journal> log, new_log(announced_->journal));
+        SQLSYNC_RETURN_IF_ERROR(switch_storage(std::move(log)));
+        std::vector<Message> replies;
+        take_outbox(replies);
+        return replies;
+      }
+      return session_->handle(request);
+    }
+    // The coordinator no longer keeps a log we already left.
+    if (request.source_range == LsnRange::empty(0)) return std::vector<Message>();
+    if (storage.log().range().next() == 0) {
+      SQLSYNC_ASSIGN_OR_RETURN(std::unique_ptr<Journal> log, new_log(request.journal));
+      announced_ = request;
+      SQLSYNC_RETURN_IF_ERROR(switch_storage(std::move(log)));
+      std::vector<Message> replies;
+      take_outbox(replies);
+      return replies;
+    }
+    announced_ = request;
+    return session_->handle(RangeRequest{held, storage.log().range()});
+  }
+
+  // Every frame up to the end-log marker is visible: build the snapshot the
+  // marker describes; if its hash matches, the new log starts with it and
+  // only later frames need to travel; otherwise start the new log empty and
+  // download the coordinator's snapshot.
+  Status switch_at_end_of_log() {
+    Storage& storage = db_->storage();
+    const Storage::EndOfLog end = *storage.end_of_log();
+    const Bytes snapshot = storage.snapshot_frame();
+    SQLSYNC_ASSIGN_OR_RETURN(std::unique_ptr<Journal> log, new_log(end.next_log));
+    if (snapshot_hash(snapshot) == end.snapshot_hash) {
+      SQLSYNC_RETURN_IF_ERROR(log->append(snapshot));
+      SQLSYNC_RETURN_IF_ERROR(log->sync());
+    }
+    return switch_storage(std::move(log));
+  }
+
+  // An empty storage log `id` (a directory left by an interrupted switch is
+  // deleted first).
+  Result<std::unique_ptr<Journal>> new_log(const JournalId& id) {
+    if (options_.directory.empty()) return std::unique_ptr<Journal>(std::make_unique<MemoryJournal>(id));
+    const std::string directory = log_directory(options_.directory, options_.document_id, id);
+    SQLSYNC_RETURN_IF_ERROR(FileJournal::remove(options_.env, directory));
+    SQLSYNC_ASSIGN_OR_RETURN(std::unique_ptr<FileJournal> log, FileJournal::open(options_.env, directory, id));
+    return std::unique_ptr<Journal>(std::move(log));
+  }
+
+  // Moves the storage to `log` (durably: manifest first, then the old log
+  // is deleted) and answers the coordinator's announcement of it. Pending
+  // pages are dropped and re-applied by a rebase.
+  Status switch_storage(std::unique_ptr<Journal> log) {
+    Storage& storage = db_->storage();
+    const JournalId id = log->id();
+    const JournalId previous_id = storage.log().id();
+    // Pending pages over nothing (a replica that never synced) stay as they
+    // are; otherwise they are dropped and re-applied by a rebase.
+    const bool rebase_after = storage.has_pending() && !(storage.holds_nothing() && log->range().is_empty());
+    if (rebase_after) storage.reset();
+    if (!options_.directory.empty()) {
+      SQLSYNC_RETURN_IF_ERROR(publish_log_manifest(*options_.env, options_.directory, LogManifest{id, {}}));
+    }
+    SQLSYNC_ASSIGN_OR_RETURN(std::unique_ptr<Journal> previous, storage.switch_log(std::move(log)));
+    previous.reset();
+    if (!options_.directory.empty()) {
+      SQLSYNC_RETURN_IF_ERROR(
+          FileJournal::remove(options_.env, log_directory(options_.directory, options_.document_id, previous_id)));
+    }
+    if (session_) {
+      session_->remove_destination(previous_id);
+      left_logs_.insert(previous_id);
+    }
+    if (session_ && announced_) {
+      // Answer the announcement; if the coordinator has compacted again
+      // since, tell it which log we hold now and keep waiting for the next
+      // marker.
+      const bool answered = announced_->journal == id;
+      SQLSYNC_ASSIGN_OR_RETURN(std::vector<Message> replies,
+                               session_->handle(answered ? *announced_ : RangeRequest{id, storage.log().range()}));
+      outbox_.insert(outbox_.end(), replies.begin(), replies.end());
+      if (answered) announced_.reset();
+    } else {
+      announced_.reset();
+    }
+    if (rebase_after) return rebase();
+    return Status::ok();
+  }
+
+  void take_outbox(std::vector<Message>& messages) {
+    messages.insert(messages.end(), outbox_.begin(), outbox_.end());
+    outbox_.clear();
   }
 
   // Re-applies the timeline's mutations in `pending`. One that fails now is
@@ -304,6 +429,12 @@ class LocalDocument::Impl final : public ReplicationDestination {
   std::unique_ptr<Journal> timeline_;
   std::unique_ptr<DocumentDatabase> db_;
   std::unique_ptr<ReplicationSession> session_;
+  // The coordinator's announcement of a storage log newer than ours,
+  // answered once we switch to it; replies to send with the next messages.
+  std::optional<RangeRequest> announced_;
+  std::vector<Message> outbox_;
+  // Storage logs this connection's session stopped receiving.
+  std::set<JournalId> left_logs_;
   uint32_t frames_since_rebase_ = 0;
   std::map<SubscriptionId, Subscription> subscriptions_;
   SubscriptionId last_subscription_id_ = 0;
@@ -336,7 +467,13 @@ Result<std::unique_ptr<LocalDocument>> LocalDocument::open(Options options) {
     if (stored) timeline_id = *stored;
     if (timeline_id.is_zero()) timeline_id = options.env->new_journal_id();
     const std::string timeline_dir = options.directory + "/" + kTimelinePrefix + timeline_id.to_hex();
-    SQLSYNC_ASSIGN_OR_RETURN(log, FileJournal::open(options.env, options.directory + "/storage", options.document_id));
+    Env& env = *options.env;
+    SQLSYNC_RETURN_IF_ERROR(env.create_dir_durably(options.directory));
+    SQLSYNC_ASSIGN_OR_RETURN(LogManifest manifest, read_log_manifest(env, options.directory, options.document_id));
+    SQLSYNC_RETURN_IF_ERROR(remove_unlisted_logs(env, options.directory, options.document_id, manifest));
+    SQLSYNC_ASSIGN_OR_RETURN(log, FileJournal::open(options.env, log_directory(options.directory, options.document_id,
+                                                                              manifest.current),
+                                                   manifest.current));
     SQLSYNC_ASSIGN_OR_RETURN(timeline, FileJournal::open(options.env, timeline_dir, timeline_id));
   }
   SQLSYNC_ASSIGN_OR_RETURN(std::unique_ptr<DocumentDatabase> db,
@@ -371,5 +508,6 @@ Status LocalDocument::flush() { return impl_->flush(); }
 uint64_t LocalDocument::pending_mutations() const { return impl_->pending_mutations(); }
 LsnRange LocalDocument::timeline_range() const { return impl_->timeline_range(); }
 LsnRange LocalDocument::storage_range() const { return impl_->storage_range(); }
+JournalId LocalDocument::storage_log_id() const { return impl_->storage_log_id(); }
 
 }  // namespace sqlsync

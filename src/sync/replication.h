@@ -58,6 +58,13 @@ class ReplicationSession {
   // If the session has started, returns the RangeRequest to send. Adding a
   // journal id again only replaces the pointer (and sends nothing).
   std::vector<Message> add_source(Journal* source);
+  // Stops sending `journal` (before its owner deletes it); no-op if unknown.
+  void remove_source(const JournalId& journal) { outgoing_.erase(journal); }
+  bool has_source(const JournalId& journal) const { return outgoing_.count(journal) != 0; }
+  // Stops receiving `journal` (its destination moved on, e.g. to the next
+  // storage log): no more acknowledgements of it; a later frame of it is an
+  // error unless the peer announces it again. No-op if unknown.
+  void remove_destination(const JournalId& journal) { incoming_.erase(journal); }
   // The first messages of a connection: a RangeRequest per source.
   std::vector<Message> start();
   // Handles one incoming message; returns the messages to send in reply.

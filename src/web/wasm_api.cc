@@ -24,13 +24,16 @@
 
 #include <nlohmann/json.hpp>
 
-#include "sim/todo_reducer.h"
+#include "reducer/sql_reducer.h"
 #include "sqlsync/coordinator_document.h"
 #include "sqlsync/env.h"
 #include "sqlsync/local_document.h"
 #include "sqlsync/reducer.h"
 #include "sqlsync/status.h"
 #include "sqlsync/types.h"
+#include "web/js_reducer.h"
+#include "web/opfs_env.h"
+#include "web/slot_pool_env.h"
 
 namespace sqlsync {
 namespace {
@@ -52,10 +55,19 @@ struct OutgoingMessage {
   Bytes bytes;
 };
 
+// The Env of durable local documents: a pool of OPFS files (or, in node
+// tests, of in-memory files) registered by JavaScript as a slot store.
+struct PoolEnv {
+  explicit PoolEnv(int32_t store_id) : store(store_id) {}
+  JsSlotStore store;
+  std::unique_ptr<SlotPoolEnv> env;  // uses `store`
+};
+
 // Exactly one of `local` and `coordinator` is set. The documents are
 // declared last so they are destroyed first: their callbacks point into
-// `rejections` and `subscriptions`.
+// `rejections` and `subscriptions`, and they use `env`.
 struct Handle {
+  std::shared_ptr<PoolEnv> env;  // null: the document lives in memory
   std::vector<OutgoingMessage> outbox;
   std::vector<Rejection> rejections;  // not yet taken by JS
   std::map<int32_t, std::unique_ptr<Subscription>> subscriptions;
@@ -67,6 +79,11 @@ struct Handle {
 struct ModuleState {
   std::map<int32_t, std::unique_ptr<Handle>> handles;
   int32_t next_handle = 1;
+  // Documents keep their reducer and env alive after these are closed.
+  std::map<int32_t, std::shared_ptr<Reducer>> reducers;
+  int32_t next_reducer = 1;
+  std::map<int32_t, std::shared_ptr<PoolEnv>> envs;
+  int32_t next_env = 1;
   Status last_error;
   std::string last_error_text;
   std::string text;  // the most recently returned text
@@ -171,10 +188,18 @@ Result<CoordinatorDocument::ConnectionId> connection_arg(int32_t connection) {
   return static_cast<CoordinatorDocument::ConnectionId>(connection);
 }
 
-// The reducers compiled into this module, by name.
-Result<std::shared_ptr<Reducer>> make_reducer(std::string_view name) {
-  if (name == "todo") return std::shared_ptr<Reducer>(std::make_shared<TodoReducer>());
-  return Status::not_found("unknown reducer '" + std::string(name) + "' (this module has: todo)");
+Result<std::shared_ptr<Reducer>> find_reducer(int32_t reducer) {
+  auto it = state().reducers.find(reducer);
+  if (it == state().reducers.end()) {
+    return Status::invalid_argument("no open reducer with id " + std::to_string(reducer));
+  }
+  return it->second;
+}
+
+int32_t add_reducer(std::shared_ptr<Reducer> reducer) {
+  int32_t id = state().next_reducer++;
+  state().reducers.emplace(id, std::move(reducer));
+  return id;
 }
 
 Result<JournalId> journal_id_arg(const char* hex, std::string_view what) {
@@ -289,6 +314,68 @@ EMSCRIPTEN_KEEPALIVE int32_t sqlsync_last_error_code() {
   return static_cast<int32_t>(sqlsync::state().last_error.code());
 }
 
+// ---- Reducers ----
+
+// `source` is the text of a SQL reducer (docs/sql-reducer.md).
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_reducer_open_sql(const char* source) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    SQLSYNC_ASSIGN_OR_RETURN(std::shared_ptr<sqlsync::Reducer> reducer,
+                             sqlsync::load_sql_reducer(sqlsync::text_arg(source)));
+    return sqlsync::add_reducer(std::move(reducer));
+  });
+}
+
+// `guest` names the compiled module JavaScript registered in
+// Module.sqlsyncGuests (web/client/src/guest-host.ts).
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_reducer_open_wasm(int32_t guest) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    SQLSYNC_ASSIGN_OR_RETURN(std::shared_ptr<sqlsync::Reducer> reducer, sqlsync::load_js_wasm_reducer(guest));
+    return sqlsync::add_reducer(std::move(reducer));
+  });
+}
+
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_reducer_schema_version(int32_t reducer) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    SQLSYNC_ASSIGN_OR_RETURN(std::shared_ptr<sqlsync::Reducer> found, sqlsync::find_reducer(reducer));
+    return static_cast<int32_t>(found->schema_version());
+  });
+}
+
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_reducer_close(int32_t reducer) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    SQLSYNC_RETURN_IF_ERROR(sqlsync::find_reducer(reducer).status());
+    sqlsync::state().reducers.erase(reducer);
+    return 0;
+  });
+}
+
+// ---- Envs ----
+
+// `store` names the slot store JavaScript registered in
+// Module.sqlsyncSlotStores (web/client/src/opfs-pool.ts).
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_env_open_pool(int32_t store) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    auto pool = std::make_shared<sqlsync::PoolEnv>(store);
+    if (!pool->store.exists()) {
+      return Status::not_found("no slot store registered as " + std::to_string(store));
+    }
+    SQLSYNC_ASSIGN_OR_RETURN(pool->env,
+                             sqlsync::SlotPoolEnv::open(&pool->store, sqlsync::Env::posix(), {}));
+    int32_t id = sqlsync::state().next_env++;
+    sqlsync::state().envs.emplace(id, std::move(pool));
+    return id;
+  });
+}
+
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_env_close(int32_t env) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    if (sqlsync::state().envs.erase(env) == 0) {
+      return Status::invalid_argument("no open env with id " + std::to_string(env));
+    }
+    return 0;
+  });
+}
+
 // ---- Documents of either kind ----
 
 EMSCRIPTEN_KEEPALIVE int32_t sqlsync_close(int32_t handle) {
@@ -354,16 +441,28 @@ EMSCRIPTEN_KEEPALIVE int32_t sqlsync_outbox_clear(int32_t handle) {
 // ---- Local documents ----
 
 EMSCRIPTEN_KEEPALIVE int32_t sqlsync_local_open(const char* document_id_hex, const char* timeline_id_hex,
-                                                const char* reducer) {
+                                                int32_t reducer, int32_t env, const char* directory) {
   return sqlsync::int_call([&]() -> Result<int32_t> {
     sqlsync::LocalDocument::Options options;
     SQLSYNC_ASSIGN_OR_RETURN(options.document_id, sqlsync::journal_id_arg(document_id_hex, "document id"));
     if (!sqlsync::text_arg(timeline_id_hex).empty()) {
       SQLSYNC_ASSIGN_OR_RETURN(options.timeline_id, sqlsync::journal_id_arg(timeline_id_hex, "timeline id"));
     }
-    SQLSYNC_ASSIGN_OR_RETURN(options.reducer, sqlsync::make_reducer(sqlsync::text_arg(reducer)));
-    options.env = sqlsync::Env::posix();
+    SQLSYNC_ASSIGN_OR_RETURN(options.reducer, sqlsync::find_reducer(reducer));
     auto handle = std::make_unique<Handle>();
+    options.env = sqlsync::Env::posix();
+    if (env != 0) {
+      auto found = sqlsync::state().envs.find(env);
+      if (found == sqlsync::state().envs.end()) {
+        return Status::invalid_argument("no open env with id " + std::to_string(env));
+      }
+      handle->env = found->second;
+      options.env = handle->env->env.get();
+      options.directory = std::string(sqlsync::text_arg(directory));
+      if (options.directory.empty()) return Status::invalid_argument("a document in an env needs a directory");
+    } else if (!sqlsync::text_arg(directory).empty()) {
+      return Status::invalid_argument("a directory needs an env (sqlsync_env_open_pool)");
+    }
     SQLSYNC_ASSIGN_OR_RETURN(handle->local, sqlsync::LocalDocument::open(std::move(options)));
     std::vector<sqlsync::Rejection>* rejections = &handle->rejections;
     handle->local->on_rejection(
@@ -372,7 +471,7 @@ EMSCRIPTEN_KEEPALIVE int32_t sqlsync_local_open(const char* document_id_hex, con
   });
 }
 
-// `mutation` is `size` bytes handed to the reducer as is (JSON text for todo).
+// `mutation` is `size` bytes handed to the reducer as is (JSON text for SQL reducers).
 EMSCRIPTEN_KEEPALIVE int32_t sqlsync_local_mutate(int32_t handle, const uint8_t* mutation, size_t size) {
   return sqlsync::int_call([&]() -> Result<int32_t> {
     SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_local(handle));
@@ -425,6 +524,7 @@ EMSCRIPTEN_KEEPALIVE const char* sqlsync_local_info(int32_t handle) {
                                        {"timeline_id", document.timeline_id().to_hex()},
                                        {"connected", document.connected()},
                                        {"pending_mutations", document.pending_mutations()},
+                                       {"timeline_range", sqlsync::range_to_json(document.timeline_range())},
                                        {"storage_range", sqlsync::range_to_json(document.storage_range())}});
   });
 }
@@ -510,11 +610,11 @@ EMSCRIPTEN_KEEPALIVE const char* sqlsync_subscription_result(int32_t handle, int
 
 // ---- Coordinator documents ----
 
-EMSCRIPTEN_KEEPALIVE int32_t sqlsync_coordinator_open(const char* document_id_hex, const char* reducer) {
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_coordinator_open(const char* document_id_hex, int32_t reducer) {
   return sqlsync::int_call([&]() -> Result<int32_t> {
     sqlsync::CoordinatorDocument::Options options;
     SQLSYNC_ASSIGN_OR_RETURN(options.document_id, sqlsync::journal_id_arg(document_id_hex, "document id"));
-    SQLSYNC_ASSIGN_OR_RETURN(options.reducer, sqlsync::make_reducer(sqlsync::text_arg(reducer)));
+    SQLSYNC_ASSIGN_OR_RETURN(options.reducer, sqlsync::find_reducer(reducer));
     options.env = sqlsync::Env::posix();
     auto handle = std::make_unique<Handle>();
     SQLSYNC_ASSIGN_OR_RETURN(handle->coordinator, sqlsync::CoordinatorDocument::open(std::move(options)));

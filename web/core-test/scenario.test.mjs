@@ -1,10 +1,11 @@
 // End-to-end scenario on the emscripten build of the core, driven through its
 // C ABI (docs/wasm-abi.md): one coordinator and two local documents in one
-// module, with this test ferrying protocol messages between them.
+// module, all running the todo list as a SQL reducer (todo.sql), with this
+// test ferrying protocol messages between them.
 //
 // Run: SQLSYNC_WASM_DIR=build/wasm node --test web/core-test/
 // (the directory holding sqlsync_core.js and sqlsync_core.wasm; defaults to
-// build/wasm of this repository).
+// build/wasm of this repository). scripts/wasm-test.sh does all of it.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -41,7 +42,9 @@ class Core {
       outboxSize: fn('sqlsync_outbox_size', ['number', 'number']),
       outboxConnection: fn('sqlsync_outbox_connection', ['number', 'number']),
       outboxClear: fn('sqlsync_outbox_clear', ['number']),
-      localOpen: fn('sqlsync_local_open', ['string', 'string', 'string']),
+      reducerOpenSql: fn('sqlsync_reducer_open_sql', ['string']),
+      reducerClose: fn('sqlsync_reducer_close', ['number']),
+      localOpen: fn('sqlsync_local_open', ['string', 'string', 'number', 'number', 'string']),
       localMutate: fn('sqlsync_local_mutate', ['number', 'number', 'number']),
       localConnect: fn('sqlsync_local_connect', ['number']),
       localReceive: fn('sqlsync_local_receive', ['number', 'number', 'number']),
@@ -55,7 +58,7 @@ class Core {
       localUnsubscribe: fn('sqlsync_local_unsubscribe', ['number', 'number']),
       subscriptionVersion: fn('sqlsync_subscription_version', ['number', 'number']),
       subscriptionResult: fn('sqlsync_subscription_result', ['number', 'number']),
-      coordinatorOpen: fn('sqlsync_coordinator_open', ['string', 'string']),
+      coordinatorOpen: fn('sqlsync_coordinator_open', ['string', 'number']),
       coordinatorConnect: fn('sqlsync_coordinator_connect', ['number', 'number']),
       coordinatorReceive: fn('sqlsync_coordinator_receive', ['number', 'number', 'number', 'number']),
       coordinatorDisconnect: fn('sqlsync_coordinator_disconnect', ['number', 'number']),
@@ -109,7 +112,7 @@ class Core {
 class LocalDoc {
   constructor(core, documentId, timelineId = null) {
     this.core = core;
-    this.handle = core.int('local_open', core.api.localOpen(documentId, timelineId, 'todo'));
+    this.handle = core.int('local_open', core.api.localOpen(documentId, timelineId, core.todo, 0, null));
   }
   mutate(mutation) {
     const bytes = new TextEncoder().encode(typeof mutation === 'string' ? mutation : JSON.stringify(mutation));
@@ -140,7 +143,7 @@ class LocalDoc {
 class CoordinatorDoc {
   constructor(core, documentId) {
     this.core = core;
-    this.handle = core.int('coordinator_open', core.api.coordinatorOpen(documentId, 'todo'));
+    this.handle = core.int('coordinator_open', core.api.coordinatorOpen(documentId, core.todo));
   }
   connect(connection) { this.core.int('coordinator_connect', this.core.api.coordinatorConnect(this.handle, connection)); }
   receive(connection, bytes) {
@@ -203,6 +206,7 @@ test('browser core scenario: optimistic writes, sync, rebase, rejections, bad in
   // wasmBinary: node 20's fetch cannot load a file path (TOOLCHAIN.md).
   const module = await createSqlsyncCore({ wasmBinary: readFileSync(path.join(wasmDir, 'sqlsync_core.wasm')) });
   const core = new Core(module);
+  core.todo = core.int('reducer_open_sql', core.api.reducerOpenSql(readFileSync(path.join(here, 'todo.sql'), 'utf8')));
 
   const documentId = hexId();
   const timelineA = hexId();
@@ -222,8 +226,12 @@ test('browser core scenario: optimistic writes, sync, rebase, rejections, bad in
 
   await t.test('bad arguments fail with an error, never a trap', () => {
     assert.throws(() => new LocalDoc(core, 'not-hex'), (e) => e.code === Code.invalidArgument && /document id/.test(e.message));
-    assert.throws(() => core.int('local_open', core.api.localOpen(documentId, null, 'chess')),
-      (e) => e.code === Code.notFound && /chess/.test(e.message));
+    assert.throws(() => core.int('local_open', core.api.localOpen(documentId, null, 9999, 0, null)),
+      (e) => e.code === Code.invalidArgument && /no open reducer with id 9999/.test(e.message));
+    assert.throws(() => core.int('local_open', core.api.localOpen(documentId, null, core.todo, 0, 'dir')),
+      (e) => e.code === Code.invalidArgument && /needs an env/.test(e.message));
+    assert.throws(() => core.int('reducer_open_sql', core.api.reducerOpenSql('-- mutation A\nSELECT 1')),
+      (e) => e.code === Code.invalidArgument && /line 2/.test(e.message));
     assert.throws(() => core.int('local_poll', core.api.localPoll(9999)), /no open document with handle 9999/);
     assert.throws(() => core.int('local_poll', core.api.localPoll(coordinator.handle)), /coordinator/);
     assert.throws(() => core.json('query', core.api.query(a.handle, 'SELECT ?', '[1,')),
@@ -249,7 +257,9 @@ test('browser core scenario: optimistic writes, sync, rebase, rejections, bad in
     });
     assert.deepEqual(a.query('SELECT description FROM tasks WHERE id = ?', ['t2']).rows, [['eggs']]);
     assert.equal(a.info().pending_mutations, 3);
-    assert.equal(coordinator.query('SELECT name FROM sqlite_master WHERE name = ?', ['tasks']).rows.length, 0);
+    const { first, next } = a.info().timeline_range;
+    assert.equal(next - first, 3, 'the timeline holds the three unsent mutations');
+    assert.deepEqual(coordinator.query('SELECT count(*) FROM tasks').rows, [[0]]);
   });
 
   await t.test('sync carries A\'s mutations through the coordinator to B', () => {
@@ -304,7 +314,8 @@ test('browser core scenario: optimistic writes, sync, rebase, rejections, bad in
     const rejections = a.takeRejections();
     assert.equal(rejections.length, 1);
     assert.equal(rejections[0].timeline, timelineA);
-    assert.match(rejections[0].message, /t3/);
+    assert.match(rejections[0].message, /no task with that id/);
+    assert.equal(rejections[0].lsn, a.info().timeline_range.first - 1, 'the rejected mutation was the last one A sent');
     assert.deepEqual(a.takeRejections(), [], 'taking rejections clears them');
     assert.deepEqual(b.takeRejections(), []);
     assert.deepEqual(a.query('SELECT id FROM tasks WHERE id = ?', ['t3']).rows, []);
@@ -361,5 +372,7 @@ test('browser core scenario: optimistic writes, sync, rebase, rejections, bad in
     module.removeFunction(notify);
     for (const doc of [a, b, coordinator]) doc.close();
     assert.throws(() => a.info(), /no open document/);
+    core.int('reducer_close', core.api.reducerClose(core.todo));
+    assert.throws(() => core.int('reducer_close', core.api.reducerClose(core.todo)), /no open reducer/);
   });
 });

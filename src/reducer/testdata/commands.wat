@@ -11,6 +11,9 @@
 ;;   m        grow memory until it fails
 ;;   p        pass an out-of-bounds SQL pointer to execute
 ;;   k        call mutation_begin twice
+;;   u        insert into __sqlsync_timelines; rejects with the SQL error
+;;   o        load from an address far past the memory (out-of-bounds trap)
+;;   d        recurse without end (call stack exhaustion)
 ;; migrate creates table t (and fails the second time: it already exists).
 ;; Memory: a bump allocator whose heap resets when every buffer is freed.
 (module
@@ -27,6 +30,7 @@
   (data (i32.const 128) "SELECT v FROM t ORDER BY rowid DESC LIMIT 1")
   (data (i32.const 192) "CREATE TABLE t(v TEXT)")
   (data (i32.const 240) "hello from wasm")
+  (data (i32.const 256) "INSERT INTO __sqlsync_timelines(id, lsn) VALUES (x'00', 1)")
 
   (func (export "sqlsync_abi_version") (result i32) (i32.const 1))
   (func (export "sqlsync_schema_version") (result i32) (i32.const 1))
@@ -50,6 +54,14 @@
   (func $free (export "sqlsync_free") (param i32 i32)
     (global.set $live (i32.sub (global.get $live) (i32.const 1)))
     (if (i32.eqz (global.get $live)) (then (global.set $heap (i32.const 1024)))))
+
+  ;; Recurses forever. The store after the call keeps it from being a tail call
+  ;; a C compiler could turn into a loop.
+  (func $deep (param $n i32) (result i32)
+    (local $r i32)
+    (local.set $r (call $deep (i32.add (local.get $n) (i32.const 1))))
+    (i32.store (i32.const 0) (local.get $r))
+    (local.get $r))
 
   ;; Inserts the text [ptr, ptr + len) into t; returns the execute result.
   (func $insert (param $ptr i32) (param $len i32) (result i32)
@@ -130,6 +142,14 @@
                   (br $command)))
           (if (i32.eq (local.get $cmd) (i32.const 107)) ;; k
             (then (drop (call $begin)) (br $command)))
+          (if (i32.eq (local.get $cmd) (i32.const 117)) ;; u
+            (then
+              (local.set $result (call $execute (i32.const 256) (i32.const 58) (i32.const 0) (i32.const 0)))
+              (br $command)))
+          (if (i32.eq (local.get $cmd) (i32.const 111)) ;; o
+            (then (drop (i32.load offset=16 (i32.const -8))) (br $command)))
+          (if (i32.eq (local.get $cmd) (i32.const 100)) ;; d
+            (then (drop (call $deep (i32.const 0))) (br $command)))
           ;; Unknown command: reject with the mutation as message.
           (local.set $keep (i32.const 0))
           (local.set $msg (local.get $m))

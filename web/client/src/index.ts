@@ -1,0 +1,321 @@
+// @sqlsync/client: open a sqlsync document in the browser. The document
+// lives in a dedicated worker (dist/worker.js) running the C++ core on
+// WebAssembly, persisted in OPFS and shared by every tab of the origin;
+// see docs/browser.md.
+
+import { isDocumentId } from './ids.js';
+import type { Call, CallResult, ConnectionStatus, OpenParams, TabEvent, TabRequest } from './protocol.js';
+import { paramsToJson } from './rows.js';
+
+export type { ConnectionStatus } from './protocol.js';
+export { newDocumentId } from './ids.js';
+
+export interface OpenOptions {
+  /** 32 lowercase hex characters (newDocumentId()); may be born offline. */
+  docId: string;
+  /** The reducer: a .wasm module (ABI v1) or a .sql reducer, fetched once per open. */
+  reducerUrl: string;
+  /** http(s)://host:port of sqlsync-server; omit for a local-only document. */
+  serverUrl?: string;
+  /** Sent as ?token= on the sync WebSocket. */
+  token?: string;
+  /**
+   * Directory serving this package's dist/ files (worker.js, sqlsync_core.js,
+   * sqlsync_core.wasm, ...). Default: the directory of this module.
+   */
+  coreUrl?: string;
+  /**
+   * The worker is restarted when it does not answer for this long (a
+   * reducer stuck in a loop); calls in flight then fail. Default 15000 ms.
+   */
+  watchdogMs?: number;
+}
+
+/** A mutation the server's reducer refused (LSN in this replica's timeline). */
+export interface Rejection {
+  lsn: number;
+  message: string;
+}
+
+export interface MutationHandle {
+  /**
+   * Resolves once the server applied the mutation; rejects with
+   * Error(message) if its reducer refused it. Never settles for a
+   * local-only document.
+   */
+  confirmed: Promise<void>;
+}
+
+export interface SQLSyncDocument {
+  readonly docId: string;
+  /** Applies `mutation` (JSON-encoded) locally; rejects with the reducer's error. */
+  mutate(mutation: unknown): Promise<MutationHandle>;
+  /** A read-only query of the local state (unsent mutations included). */
+  query<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<Row[]>;
+  /** Calls onRows now and whenever a table the query reads changes; returns unsubscribe. */
+  subscribe<Row = Record<string, unknown>>(
+    sql: string,
+    params: unknown[],
+    onRows: (rows: Row[]) => void,
+    onError?: (e: Error) => void,
+  ): () => void;
+  onRejection(cb: (r: Rejection) => void): () => void;
+  connectionStatus(): ConnectionStatus;
+  onConnectionStatus(cb: (s: ConnectionStatus) => void): () => void;
+  setConnectionEnabled(enabled: boolean): void;
+  /** Stops this tab's worker; the document stays open in other tabs. */
+  close(): Promise<void>;
+}
+
+interface Deferred<T> {
+  resolve(value: T): void;
+  reject(error: Error): void;
+}
+
+interface Subscriber {
+  call: Extract<Call, { method: 'subscribe' }>;
+  onRows(rows: Record<string, unknown>[]): void;
+  onError?(e: Error): void;
+}
+
+const PING_MS = 2_000;
+
+class BrowserDocument implements SQLSyncDocument {
+  private worker!: Worker;
+  private nextCall = 1;
+  private nextSubscription = 1;
+  private readonly calls = new Map<number, Deferred<CallResult>>();
+  private readonly subscribers = new Map<number, Subscriber>();
+  private readonly unconfirmed = new Map<number, Deferred<void>>();
+  private readonly rejectionListeners = new Set<(r: Rejection) => void>();
+  private readonly statusListeners = new Set<(s: ConnectionStatus) => void>();
+  private status: ConnectionStatus;
+  private opening: Deferred<void> | null = null;
+  private closing: Deferred<void> | null = null;
+  // When the ping still unanswered was sent (null: none outstanding).
+  private pingSentAt: number | null = null;
+  private pinger: ReturnType<typeof setInterval> | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly params: OpenParams,
+    private readonly watchdogMs: number,
+  ) {
+    this.status = params.serverUrl ? 'connecting' : 'disabled';
+  }
+
+  get docId(): string {
+    return this.params.docId;
+  }
+
+  start(): Promise<void> {
+    const started = new Promise<void>((resolve, reject) => (this.opening = { resolve, reject }));
+    this.worker = new Worker(new URL('worker.js', this.params.coreUrl), {
+      type: 'module',
+      name: `sqlsync ${this.params.docId}`,
+    });
+    this.worker.onmessage = (event: MessageEvent<TabEvent>) => this.onEvent(event.data);
+    this.worker.onerror = (event) => {
+      this.opening?.reject(new Error(`sqlsync worker failed: ${event.message}`));
+      this.opening = null;
+    };
+    this.send({ kind: 'open', params: this.params });
+    this.pingSentAt = null;
+    this.pinger = setInterval(() => this.watch(), PING_MS);
+    return started;
+  }
+
+  async mutate(mutation: unknown): Promise<MutationHandle> {
+    const result = (await this.call({ method: 'mutate', mutation: JSON.stringify(mutation) })) as { lsn: number };
+    const confirmed = new Promise<void>((resolve, reject) => this.unconfirmed.set(result.lsn, { resolve, reject }));
+    // Apps that ignore `confirmed` must not see unhandled rejections.
+    confirmed.catch(() => undefined);
+    return { confirmed };
+  }
+
+  async query<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<Row[]> {
+    const result = (await this.call({ method: 'query', sql, params: paramsToJson(params) })) as { rows: Row[] };
+    return result.rows;
+  }
+
+  subscribe<Row = Record<string, unknown>>(
+    sql: string,
+    params: unknown[],
+    onRows: (rows: Row[]) => void,
+    onError?: (e: Error) => void,
+  ): () => void {
+    const subscription = this.nextSubscription++;
+    let paramsJson: string;
+    try {
+      paramsJson = paramsToJson(params);
+    } catch (error) {
+      queueMicrotask(() => onError?.(error as Error));
+      return () => undefined;
+    }
+    const call = { method: 'subscribe', subscription, sql, params: paramsJson } as const;
+    this.subscribers.set(subscription, {
+      call,
+      onRows: onRows as (rows: Record<string, unknown>[]) => void,
+      onError,
+    });
+    this.call(call).catch((error: Error) => {
+      this.subscribers.delete(subscription);
+      onError?.(error);
+    });
+    return () => {
+      if (!this.subscribers.delete(subscription) || this.closed) return;
+      this.call({ method: 'unsubscribe', subscription }).catch(() => undefined);
+    };
+  }
+
+  onRejection(cb: (r: Rejection) => void): () => void {
+    this.rejectionListeners.add(cb);
+    return () => this.rejectionListeners.delete(cb);
+  }
+
+  connectionStatus(): ConnectionStatus {
+    return this.status;
+  }
+
+  onConnectionStatus(cb: (s: ConnectionStatus) => void): () => void {
+    this.statusListeners.add(cb);
+    return () => this.statusListeners.delete(cb);
+  }
+
+  setConnectionEnabled(enabled: boolean): void {
+    this.call({ method: 'setConnectionEnabled', enabled }).catch((error: Error) =>
+      console.warn(`sqlsync: setConnectionEnabled: ${error.message}`),
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.pinger !== null) clearInterval(this.pinger);
+    const done = new Promise<void>((resolve, reject) => (this.closing = { resolve, reject }));
+    this.send({ kind: 'close' });
+    // A stuck worker does not answer: do not wait for it forever.
+    await Promise.race([done, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+    this.worker.terminate();
+    this.failCalls(new Error('the document was closed'));
+  }
+
+  private call(call: Call): Promise<CallResult> {
+    if (this.closed) return Promise.reject(new Error('the document is closed'));
+    const id = this.nextCall++;
+    const result = new Promise<CallResult>((resolve, reject) => this.calls.set(id, { resolve, reject }));
+    this.send({ kind: 'call', id, call });
+    return result;
+  }
+
+  private send(request: TabRequest): void {
+    this.worker.postMessage(request);
+  }
+
+  private onEvent(event: TabEvent): void {
+    switch (event.kind) {
+      case 'opened':
+        this.opening?.resolve();
+        this.opening = null;
+        break;
+      case 'openFailed':
+        this.opening?.reject(new Error(event.error));
+        this.opening = null;
+        if (this.pinger !== null) clearInterval(this.pinger);
+        this.worker.terminate();
+        this.closed = true;
+        break;
+      case 'reply': {
+        const call = this.calls.get(event.id);
+        this.calls.delete(event.id);
+        if (event.ok) call?.resolve(event.value);
+        else call?.reject(new Error(event.error));
+        break;
+      }
+      case 'rows':
+        this.subscribers.get(event.subscription)?.onRows(event.rows);
+        break;
+      case 'rowsError':
+        this.subscribers.get(event.subscription)?.onError?.(new Error(event.error));
+        break;
+      case 'status':
+        if (event.status === this.status) break;
+        this.status = event.status;
+        for (const listener of this.statusListeners) listener(event.status);
+        break;
+      case 'progress':
+        for (const [lsn, waiting] of this.unconfirmed) {
+          if (lsn >= event.before) continue;
+          this.unconfirmed.delete(lsn);
+          waiting.resolve();
+        }
+        break;
+      case 'rejection': {
+        this.unconfirmed.get(event.lsn)?.reject(new Error(event.message));
+        this.unconfirmed.delete(event.lsn);
+        for (const listener of this.rejectionListeners) listener({ lsn: event.lsn, message: event.message });
+        break;
+      }
+      case 'pong':
+        this.pingSentAt = null;
+        break;
+      case 'closed':
+        this.closing?.resolve();
+        this.closing = null;
+        break;
+    }
+  }
+
+  // A worker that stops answering pings is stuck (a reducer in an endless
+  // loop has no budget in the browser): replace it. Measured from the
+  // unanswered ping, so timers throttled in a background tab do not count.
+  private watch(): void {
+    if (this.pingSentAt === null) {
+      this.pingSentAt = Date.now();
+      this.send({ kind: 'ping' });
+    } else if (Date.now() - this.pingSentAt > this.watchdogMs) {
+      this.restart();
+    }
+  }
+
+  private restart(): void {
+    console.error(`sqlsync: the worker of ${this.docId} did not answer for ${this.watchdogMs} ms; restarting it`);
+    this.worker.terminate();
+    this.failCalls(new Error(`the sqlsync worker stopped answering for ${this.watchdogMs} ms (a reducer stuck in a loop?) and was restarted`));
+    if (this.pinger !== null) clearInterval(this.pinger);
+    this.start().catch((error: Error) => console.error(`sqlsync: restart failed: ${error.message}`));
+    for (const subscriber of this.subscribers.values()) {
+      this.call(subscriber.call).catch((error: Error) => subscriber.onError?.(error));
+    }
+  }
+
+  private failCalls(error: Error): void {
+    const calls = [...this.calls.values()];
+    this.calls.clear();
+    for (const call of calls) call.reject(error);
+  }
+}
+
+function directoryUrl(url: string): string {
+  return url.endsWith('/') ? url : `${url}/`;
+}
+
+/** Opens (or creates) the document `options.docId` in this tab. */
+export async function openDocument(options: OpenOptions): Promise<SQLSyncDocument> {
+  if (!isDocumentId(options.docId)) {
+    throw new Error(`document id must be 32 lowercase hex characters, got '${options.docId}'`);
+  }
+  const base = globalThis.location?.href;
+  const params: OpenParams = {
+    docId: options.docId,
+    reducerUrl: new URL(options.reducerUrl, base).href,
+    coreUrl: directoryUrl(new URL(options.coreUrl ?? './', options.coreUrl ? base : import.meta.url).href),
+  };
+  if (options.serverUrl) params.serverUrl = options.serverUrl;
+  if (options.token !== undefined) params.token = options.token;
+  const document = new BrowserDocument(params, options.watchdogMs ?? 15_000);
+  await document.start();
+  return document;
+}
+
+export { isDocumentId };

@@ -1,0 +1,248 @@
+// The dedicated worker each tab starts per open document (module worker,
+// dist/worker.js). Workers of one document elect an owner with a Web Lock;
+// the owner runs the core (DocumentOwner), the others forward their tab's
+// calls to it over a BroadcastChannel and relay what comes back. When the
+// owner's tab closes its lock is released and another worker takes over.
+// Design: docs/browser.md, "Cross-tab".
+
+import { loadCoreModule } from './core.js';
+import { DocumentOwner, type OwnerDependencies } from './owner.js';
+import { opfsPoolDirectory } from './opfs-pool.js';
+import {
+  channelName,
+  ownerLockName,
+  workerLockName,
+  type Call,
+  type ChannelMessage,
+  type DocumentEvent,
+  type OpenParams,
+  type TabEvent,
+  type TabRequest,
+} from './protocol.js';
+
+interface WorkerScope {
+  postMessage(message: TabEvent): void;
+  onmessage: ((event: MessageEvent<TabRequest>) => void) | null;
+  close(): void;
+}
+const scope = self as unknown as WorkerScope;
+
+const me = crypto.randomUUID();
+const LIVENESS_CHECK_MS = 5_000;
+
+const browserDependencies: OwnerDependencies = {
+  loadCore: loadCoreModule,
+  async poolDirectory(docId) {
+    if (typeof navigator.storage?.getDirectory !== 'function') {
+      console.warn('sqlsync: OPFS is not available here; the document lives in memory only');
+      return null;
+    }
+    return opfsPoolDirectory(docId);
+  },
+  async fetchBytes(url) {
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`cannot load the reducer ${url}: HTTP ${response.status}`);
+    return new Uint8Array(await response.arrayBuffer());
+  },
+  webSocket: (url) => new WebSocket(url),
+};
+
+let params: OpenParams | null = null;
+let channel: BroadcastChannel | null = null;
+let owner: DocumentOwner | null = null;
+let ownerId: string | null = null;
+let opened = false;
+let releaseOwnership: (() => void) | null = null;
+// This tab's calls not answered yet, and its live subscriptions (sent again
+// to a new owner).
+const pending = new Map<number, Call>();
+const subscriptions = new Map<number, Extract<Call, { method: 'subscribe' }>>();
+let internalCallId = 0;
+
+function toTab(event: TabEvent): void {
+  scope.postMessage(event);
+}
+
+function post(message: ChannelMessage): void {
+  channel?.postMessage(message);
+}
+
+function markOpened(isOwner: boolean): void {
+  if (opened) return;
+  opened = true;
+  toTab({ kind: 'opened', owner: isOwner });
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+// Runs a call on the owner here, for this tab or another worker.
+function runLocally(from: string, id: number, call: Call): void {
+  let reply: ChannelMessage & { kind: 'reply' };
+  try {
+    reply = { kind: 'reply', to: from, id, ok: true, value: owner!.call(from, call) };
+  } catch (error) {
+    reply = { kind: 'reply', to: from, id, ok: false, error: errorText(error) };
+  }
+  if (from === me) answer(reply);
+  else post(reply);
+}
+
+function answer(reply: ChannelMessage & { kind: 'reply' }): void {
+  if (!pending.delete(reply.id) || reply.id < 0) return;
+  if (reply.ok) toTab({ kind: 'reply', id: reply.id, ok: true, value: reply.value ?? null });
+  else toTab({ kind: 'reply', id: reply.id, ok: false, error: reply.error ?? 'unknown error' });
+}
+
+function route(id: number, call: Call): void {
+  if (owner !== null) runLocally(me, id, call);
+  else if (ownerId !== null) post({ kind: 'call', from: me, to: ownerId, id, call });
+  // else: sent when an owner announces itself.
+}
+
+function track(id: number, call: Call): void {
+  pending.set(id, call);
+  if (call.method === 'subscribe') subscriptions.set(call.subscription, call);
+  if (call.method === 'unsubscribe') subscriptions.delete(call.subscription);
+  route(id, call);
+}
+
+// A new owner knows nothing of this tab: send it every unanswered call and
+// every live subscription. Calls meant for the old owner are addressed to
+// it, so the new one never runs them twice.
+function replayToNewOwner(): void {
+  const resubscribed = new Set<number>();
+  for (const [id, call] of pending) {
+    if (call.method === 'subscribe') resubscribed.add(call.subscription);
+    route(id, call);
+  }
+  for (const [subscription, call] of subscriptions) {
+    if (resubscribed.has(subscription)) continue;
+    const id = --internalCallId;
+    pending.set(id, call);
+    route(id, call);
+  }
+}
+
+const ownerOutput = {
+  rows(client: string, subscription: number, rows: Record<string, unknown>[] | null, error: string | null) {
+    if (client === me) {
+      if (rows !== null) toTab({ kind: 'rows', subscription, rows });
+      else toTab({ kind: 'rowsError', subscription, error: error ?? 'unknown error' });
+    } else {
+      post({ kind: 'rows', to: client, subscription, ...(rows !== null ? { rows } : { error: error ?? '' }) });
+    }
+  },
+  event(event: DocumentEvent) {
+    toTab(event);
+    post({ kind: 'event', event });
+  },
+};
+
+function announce(): void {
+  post({ kind: 'owner', owner: me, status: owner!.connectionStatus(), progress: owner!.progressMark() });
+}
+
+async function becomeOwner(openParams: OpenParams): Promise<void> {
+  const candidate = new DocumentOwner(openParams, browserDependencies, ownerOutput);
+  try {
+    await candidate.open();
+  } catch (error) {
+    await candidate.close().catch(() => undefined);
+    if (!opened) toTab({ kind: 'openFailed', error: errorText(error) });
+    throw error;
+  }
+  owner = candidate;
+  ownerId = me;
+  announce();
+  markOpened(true);
+  toTab({ kind: 'status', status: owner.connectionStatus() });
+  replayToNewOwner();
+  // Workers that died without saying bye (a crashed tab) lose their
+  // subscriptions: each worker holds a lock named after it while it lives.
+  setInterval(async () => {
+    if (owner === null) return;
+    const held = new Set(((await navigator.locks.query()).held ?? []).map((lock) => lock.name));
+    for (const client of owner.clients()) {
+      if (client !== me && !held.has(workerLockName(openParams.docId, client))) owner.dropClient(client);
+    }
+  }, LIVENESS_CHECK_MS);
+}
+
+function onChannelMessage(message: ChannelMessage): void {
+  switch (message.kind) {
+    case 'hello':
+      if (owner !== null) announce();
+      break;
+    case 'owner':
+      if (message.owner === me || message.owner === ownerId) break;
+      ownerId = message.owner;
+      toTab({ kind: 'status', status: message.status });
+      if (message.progress >= 0) toTab({ kind: 'progress', before: message.progress });
+      markOpened(false);
+      replayToNewOwner();
+      break;
+    case 'call':
+      if (owner !== null && message.to === me) runLocally(message.from, message.id, message.call);
+      break;
+    case 'reply':
+      if (message.to === me) answer(message);
+      break;
+    case 'rows':
+      if (message.to !== me) break;
+      if (message.rows !== undefined) toTab({ kind: 'rows', subscription: message.subscription, rows: message.rows });
+      else toTab({ kind: 'rowsError', subscription: message.subscription, error: message.error ?? '' });
+      break;
+    case 'bye':
+      owner?.dropClient(message.from);
+      break;
+    case 'event':
+      if (owner === null) toTab(message.event);
+      break;
+  }
+}
+
+function open(openParams: OpenParams): void {
+  params = openParams;
+  channel = new BroadcastChannel(channelName(openParams.docId));
+  channel.onmessage = (event: MessageEvent<ChannelMessage>) => onChannelMessage(event.data);
+  void navigator.locks.request(workerLockName(openParams.docId, me), () => new Promise<never>(() => undefined));
+  void navigator.locks
+    .request(ownerLockName(openParams.docId), () =>
+      becomeOwner(openParams).then(() => new Promise<void>((resolve) => (releaseOwnership = resolve))),
+    )
+    .catch((error: unknown) => console.error(`sqlsync: could not open the document: ${errorText(error)}`));
+  post({ kind: 'hello', from: me });
+}
+
+async function close(): Promise<void> {
+  if (owner !== null) {
+    const closing = owner;
+    owner = null;
+    await closing.close();
+    releaseOwnership?.();
+  } else if (params !== null) {
+    post({ kind: 'bye', from: me });
+  }
+  channel?.close();
+  toTab({ kind: 'closed' });
+}
+
+scope.onmessage = (event: MessageEvent<TabRequest>) => {
+  const request = event.data;
+  switch (request.kind) {
+    case 'open':
+      open(request.params);
+      break;
+    case 'call':
+      track(request.id, request.call);
+      break;
+    case 'ping':
+      toTab({ kind: 'pong' });
+      break;
+    case 'close':
+      void close();
+      break;
+  }
+};

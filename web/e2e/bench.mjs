@@ -1,0 +1,75 @@
+// Browser benchmarks (docs/benchmarks.md, "Browser"), run by
+// `scripts/web-e2e.sh --bench`: drives the demo's bench.html in Chromium.
+//   cold start: a fresh browser context (empty HTTP cache and OPFS) loads the
+//     page; time from navigation start to the first result of the list query;
+//   mutate -> useQuery re-render: 1,000 CreateTask mutations in sequence,
+//     each timed from the mutate() call to the commit of the React render
+//     showing it (p50/p95), with the demo's list query (its result grows to
+//     1,000 rows) and with a one-row count query.
+// Each figure is measured local-only (no server) and synced to the server.
+// Options: --runs N (cold starts per variant, default 5), --mutations N,
+// --local-only (skip the synced variant).
+import { parseArgs } from 'node:util';
+import { launchBrowser, screenshot, serverUrl } from './helpers.mjs';
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '5' },
+    mutations: { type: 'string', default: '1000' },
+    'local-only': { type: 'boolean', default: false },
+  },
+});
+const runs = Number(values.runs);
+const mutations = Number(values.mutations);
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
+async function benchPage(browser, { server, n, query: sql = 'list' }) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const query = new URLSearchParams({ n: String(n), query: sql });
+  if (server === 'none') query.set('server', 'none');
+  await page.goto(`${serverUrl}/bench.html?${query}`);
+  await page.waitForFunction(() => window.sqlsyncBench, null, { timeout: 600_000, polling: 200 });
+  const result = await page.evaluate(() => window.sqlsyncBench);
+  if (result.error) throw new Error(`bench page (${server}): ${result.error}`);
+  return { context, page, result };
+}
+
+const browser = await launchBrowser();
+try {
+  for (const server of values['local-only'] ? ['none'] : ['none', 'origin']) {
+    const label = server === 'none' ? 'local only' : 'synced to the server';
+    const cold = [];
+    const open = [];
+    const firstResult = [];
+    for (let i = 0; i < runs; i++) {
+      const { context, result } = await benchPage(browser, { server, n: 0 });
+      cold.push(result.coldStartMs);
+      open.push(result.openMs);
+      firstResult.push(result.openToFirstResultMs);
+      await context.close();
+    }
+    console.log(
+      `cold start to first query result (${label}, median of ${runs}): ${median(cold).toFixed(1)} ms ` +
+        `(page script to document open: ${median(open).toFixed(1)} ms, to first result: ${median(firstResult).toFixed(1)} ms; ` +
+        `all: ${cold.map((c) => c.toFixed(0)).join(', ')})`,
+    );
+
+    for (const sql of ['list', 'count']) {
+      const { context, page, result } = await benchPage(browser, { server, n: mutations, query: sql });
+      const r = result.renderLatencyMs;
+      console.log(
+        `mutate -> useQuery re-render over ${mutations} mutations (${label}, ${sql} query): ` +
+          `p50 ${r.p50} ms, p95 ${r.p95} ms, mean ${r.mean} ms, max ${r.max} ms`,
+      );
+      await screenshot(page, `bench-${server === 'none' ? 'local' : 'synced'}-${sql}`, { fullPage: false });
+      await context.close();
+    }
+  }
+} finally {
+  await browser.close();
+}
