@@ -32,6 +32,7 @@
 #include <boost/beast/websocket.hpp>
 #include <nlohmann/json.hpp>
 
+#include "base/encoding.h"
 #include "sqlsync/env.h"
 #include "sync/protocol.h"
 
@@ -69,6 +70,7 @@ constexpr const char* kUsage =
     "Exit status: 0 if every mutation was confirmed and no connection failed,\n"
     "1 otherwise, 2 on a usage error.\n";
 
+constexpr uint8_t kFrameType = 3;  // docs/protocol.md, envelope type
 // Frames a client may have unacknowledged: the protocol window.
 constexpr uint64_t kWindow = 64;
 // After the run, how long unconfirmed mutations may still be confirmed.
@@ -199,15 +201,9 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
 
   void handle(const Message& message) {
     if (const auto* request = std::get_if<RangeRequest>(&message)) {
-      // The storage log: this client holds nothing of it and takes it all.
-      log_ = request->journal;
-      send(encode_message(RangeReply{log_, LsnRange::empty(0)}));
-    } else if (const auto* frame = std::get_if<FrameMessage>(&message)) {
-      log_next_ = frame->lsn + 1;
-      if (frame->remaining == 0 || ++unacknowledged_frames_ >= kWindow / 2) {
-        unacknowledged_frames_ = 0;
-        send(encode_message(RangeReply{log_, LsnRange::half_open(0, log_next_)}));
-      }
+      // A storage log: this client holds nothing of it and takes it all.
+      logs_[request->journal] = LogState{request->source_range.first(), request->source_range.first(), 0};
+      send(encode_message(RangeReply{request->journal, LsnRange::empty(request->source_range.first())}));
     } else if (const auto& reply = std::get<RangeReply>(message); reply.journal == timeline_) {
       replied_ = true;
       const auto now = Clock::now();
@@ -221,6 +217,30 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
     }
   }
 
+  void handle_frame(const JournalId& journal, Lsn lsn, uint64_t remaining) {
+    LogState& log = logs_[journal];
+    log.next = lsn + 1;
+    if (remaining == 0 || ++log.unacknowledged >= kWindow / 2) {
+      log.unacknowledged = 0;
+      send(encode_message(RangeReply{journal, LsnRange::half_open(log.first, log.next)}));
+    }
+  }
+
+  // Storage frames are only acknowledged: their header is read in place
+  // (docs/protocol.md, Frame) instead of checking and copying pages the
+  // generator never uses, so the generator's CPU goes to the load.
+  bool handle_frame_header(ByteView bytes) {
+    constexpr size_t kHeaderEnd = 2 + JournalId::kSize + 8 + 8;
+    if (bytes.size() < kHeaderEnd || bytes[0] != kProtocolVersion || bytes[1] != kFrameType) return false;
+    Decoder decoder(bytes.subspan(2), StatusCode::kInvalidArgument, "frame");
+    Result<JournalId> journal = decoder.journal_id();
+    Result<uint64_t> lsn = decoder.u64();
+    Result<uint64_t> remaining = decoder.u64();
+    if (!journal.is_ok() || !lsn.is_ok() || !remaining.is_ok()) return false;
+    handle_frame(*journal, *lsn, *remaining);
+    return true;
+  }
+
   net::awaitable<void> read_loop() {
     auto self = shared_from_this();
     beast::flat_buffer buffer;
@@ -228,7 +248,12 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
       auto [error, read] = co_await ws_.async_read(buffer, kUseTuple);
       if (error) break;
       const auto data = buffer.cdata();
-      Result<Message> message = decode_message(ByteView(static_cast<const uint8_t*>(data.data()), data.size()));
+      const ByteView bytes(static_cast<const uint8_t*>(data.data()), data.size());
+      if (handle_frame_header(bytes)) {
+        buffer.consume(buffer.size());
+        continue;
+      }
+      Result<Message> message = decode_message(bytes);
       buffer.consume(buffer.size());
       if (!message.is_ok()) {
         totals_.protocol_errors.fetch_add(1);
@@ -265,9 +290,13 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
   websocket::stream<beast::tcp_stream> ws_;
   JournalId timeline_;
   std::string author_;
-  JournalId log_;
-  Lsn log_next_ = 0;
-  uint64_t unacknowledged_frames_ = 0;
+  // What this client holds of each storage log the server sends.
+  struct LogState {
+    Lsn first = 0;
+    Lsn next = 0;
+    uint64_t unacknowledged = 0;
+  };
+  std::map<JournalId, LogState> logs_;
   Lsn next_lsn_ = 0;
   Lsn acked_ = 0;
   bool replied_ = false;

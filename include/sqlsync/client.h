@@ -223,7 +223,8 @@ class SyncedDocument {
   // directory. Network problems are not errors here: they show in the
   // connection status while the thread retries.
   static Result<std::unique_ptr<SyncedDocument>> open(Options options);
-  // close(), ignoring its status.
+  // close(), ignoring its status. Like close(), must not run on the I/O
+  // thread (in a callback).
   ~SyncedDocument();
   SyncedDocument(const SyncedDocument&) = delete;
   SyncedDocument& operator=(const SyncedDocument&) = delete;

@@ -93,7 +93,9 @@ std::string describe_end(const beast::error_code& error, const Session& session)
     if (!reason.reason.empty()) text += ": " + std::string(reason.reason.data(), reason.reason.size());
     return text + ")";
   }
-  if (error == beast::error::timeout) return "server stopped answering (no message for 20 s)";
+  if (error == beast::error::timeout) {
+    return "server stopped answering (nothing received for " + std::to_string(kIdleTimeout.count()) + " s)";
+  }
   return "connection lost: " + error.message();
 }
 
