@@ -578,10 +578,13 @@ class CoordinatorDocument::Impl {
   }
 
   // Group commit: one sync of the inbox and one of the storage log make
-  // everything received and committed so far durable. Then mutations that
-  // durable frames record as applied leave memory and disk (DESIGN 6.4).
+  // everything received and committed so far durable. The inbox needs no
+  // sync when every entry in it is recorded in a committed frame: syncing
+  // the storage log makes those mutations durable (recovery skips what the
+  // document records as applied). Then mutations that durable frames record
+  // as applied leave memory and disk (DESIGN 6.4).
   Status make_durable() {
-    if (inbox_) SQLSYNC_RETURN_IF_ERROR(inbox_->sync());
+    if (inbox_ && inbox_->range().next() > recorded_inbox_next_) SQLSYNC_RETURN_IF_ERROR(inbox_->sync());
     SQLSYNC_RETURN_IF_ERROR(db_->storage().log().sync());
     for (auto& [id, timeline] : timelines_) timeline->made_durable();
     const uint64_t now = options_.env->now_micros();

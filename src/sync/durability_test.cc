@@ -333,7 +333,7 @@ void Durability::random_crash_points(bool compaction, int default_points) {
       connect(c);
     }
 
-    fault_env_->crash_after(std::uniform_int_distribution<uint64_t>(0, 200)(random));
+    fault_env_->crash_after(std::uniform_int_distribution<uint64_t>(0, 120)(random));
     const int kPerClient = 12;
     int sent[2] = {0, 0};
     bool crashed = false;
