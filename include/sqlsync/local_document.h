@@ -39,6 +39,12 @@ class LocalDocument {
     // Rebase at most after this many frames while the sender says more are
     // coming (the frames hint).
     uint32_t max_deferred_frames = 256;
+    // With a directory: whether mutate() makes each mutation durable before
+    // returning (true), or leaves it to sync() so that one flush serves a
+    // burst of mutations and the caller can answer before flushing (false;
+    // the browser's worker syncs at the end of each task). Until synced, a
+    // mutation is visible locally but not sent, and a crash loses it.
+    bool sync_each_mutation = true;
   };
 
   using SubscriptionId = uint64_t;
@@ -57,10 +63,17 @@ class LocalDocument {
 
   // Runs the reducer on `mutation` in one transaction. On success the
   // mutation joins the timeline (to be sent; durable before this returns
-  // when the document has a directory) and subscriptions refresh; on
-  // failure the error is returned and nothing is kept. Unsupported while the
-  // document's schema is newer than the reducer (see set_reducer).
+  // when the document has a directory, unless sync_each_mutation is off)
+  // and subscriptions refresh; on failure the error is returned and nothing
+  // is kept. Unsupported while the document's schema is newer than the
+  // reducer (see set_reducer).
   Status mutate(ByteView mutation);
+  // Makes every mutation made so far durable, so that it can be sent (only
+  // needed with Options::sync_each_mutation off; a no-op when nothing is
+  // unsynced or without a directory). On error the timeline is unusable
+  // (reopen the document), the effects of the unsynced mutations are
+  // withdrawn where possible, and the error is returned.
+  Status sync();
   // Replaces the reducer (an application update without a reload). Runs its
   // migrations locally if its schema version is higher than the document's;
   // pending mutations are re-applied with it at the next rebase.

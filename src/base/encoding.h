@@ -102,6 +102,10 @@ class Decoder {
   std::string what_;
 };
 
+// A little-endian u16 at `p` (for formats read in place, after their bounds
+// were checked).
+inline uint16_t load_little_endian16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+
 // Big-endian reads of SQLite's own on-disk fields (page headers, ptrmap).
 inline uint32_t load_big_endian32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};

@@ -6,6 +6,8 @@
 #include <random>
 #include <set>
 
+#include "base/path.h"
+
 namespace sqlsync {
 namespace {
 
@@ -19,33 +21,9 @@ struct Node {
 
 using Namespace = std::map<std::string, std::shared_ptr<Node>>;
 
-// Collapses repeated slashes and drops trailing ones; "/" stays "/".
-std::string normalize(const std::string& path) {
-  std::string out;
-  out.reserve(path.size());
-  for (char c : path) {
-    if (c == '/' && !out.empty() && out.back() == '/') continue;
-    out.push_back(c);
-  }
-  if (out.size() > 1 && out.back() == '/') out.pop_back();
-  return out;
-}
-
-bool is_root(const std::string& key) { return key.empty() || key == "/"; }
-
-// Requires !is_root(key).
-std::string parent_of(const std::string& key) {
-  size_t slash = key.rfind('/');
-  if (slash == std::string::npos) return "";
-  if (slash == 0) return "/";
-  return key.substr(0, slash);
-}
-
-std::string quoted(const std::string& path) { return "'" + path + "'"; }
-
 // The keys of `names` that are direct children of directory `dir`, sorted.
 std::vector<std::string> children(const Namespace& names, const std::string& dir) {
-  std::string prefix = dir.empty() || dir == "/" ? dir : dir + "/";
+  const std::string prefix = child_prefix(dir);
   std::vector<std::string> keys;
   for (auto it = names.lower_bound(prefix); it != names.end(); ++it) {
     const std::string& key = it->first;
@@ -75,10 +53,10 @@ struct MemoryEnv::State {
 
   // The directory at `key`: ok, NotFound, or IOError if it is a file.
   Status check_dir(const std::string& action, const std::string& key) const {
-    if (is_root(key)) return Status::ok();
+    if (is_root_path(key)) return Status::ok();
     auto it = names.find(key);
     if (it == names.end()) return Status::not_found(action + ": no such file or directory");
-    if (!it->second->is_dir) return Status::io_error(action + ": " + quoted(key) + " is not a directory");
+    if (!it->second->is_dir) return Status::io_error(action + ": " + quoted_path(key) + " is not a directory");
     return Status::ok();
   }
 };
@@ -140,14 +118,14 @@ class MemoryEnv::OpenFile final : public File {
  private:
   Status check_alive(const char* action) const {
     if (generation_ != state_->generation) {
-      return Status::io_error(std::string(action) + " " + quoted(path_) +
+      return Status::io_error(std::string(action) + " " + quoted_path(path_) +
                               ": file was opened before a simulated crash");
     }
     return Status::ok();
   }
   Status check_writable(const char* action) const {
     SQLSYNC_RETURN_IF_ERROR(check_alive(action));
-    if (!writable_) return Status::io_error(std::string(action) + " " + quoted(path_) + ": file is open read-only");
+    if (!writable_) return Status::io_error(std::string(action) + " " + quoted_path(path_) + ": file is open read-only");
     return Status::ok();
   }
   void write_locked(uint64_t offset, ByteView data) {
@@ -168,10 +146,10 @@ MemoryEnv::MemoryEnv(uint64_t seed) : seed_(seed), state_(std::make_shared<State
 MemoryEnv::~MemoryEnv() = default;
 
 Result<std::unique_ptr<File>> MemoryEnv::open_file(const std::string& path, OpenMode mode) {
-  std::string key = normalize(path);
-  std::string action = "open " + quoted(path);
+  std::string key = normalize_path(path);
+  std::string action = "open " + quoted_path(path);
   std::lock_guard<std::mutex> lock(state_->mutex);
-  if (is_root(key)) return Status::io_error(action + ": is a directory");
+  if (is_root_path(key)) return Status::io_error(action + ": is a directory");
   std::shared_ptr<Node> node;
   auto it = state_->names.find(key);
   if (it != state_->names.end()) {
@@ -182,7 +160,7 @@ Result<std::unique_ptr<File>> MemoryEnv::open_file(const std::string& path, Open
     if (mode == OpenMode::kRead || mode == OpenMode::kReadWrite) {
       return Status::not_found(action + ": no such file or directory");
     }
-    SQLSYNC_RETURN_IF_ERROR(state_->check_dir(action, parent_of(key)));
+    SQLSYNC_RETURN_IF_ERROR(state_->check_dir(action, parent_path(key)));
     node = std::make_shared<Node>();
     state_->names.emplace(key, node);
   }
@@ -191,11 +169,11 @@ Result<std::unique_ptr<File>> MemoryEnv::open_file(const std::string& path, Open
 }
 
 Status MemoryEnv::remove_file(const std::string& path) {
-  std::string key = normalize(path);
-  std::string action = "remove " + quoted(path);
+  std::string key = normalize_path(path);
+  std::string action = "remove " + quoted_path(path);
   std::lock_guard<std::mutex> lock(state_->mutex);
   auto it = state_->names.find(key);
-  if (is_root(key) || (it != state_->names.end() && it->second->is_dir)) {
+  if (is_root_path(key) || (it != state_->names.end() && it->second->is_dir)) {
     return Status::io_error(action + ": is a directory");
   }
   if (it == state_->names.end()) return Status::not_found(action + ": no such file or directory");
@@ -204,15 +182,15 @@ Status MemoryEnv::remove_file(const std::string& path) {
 }
 
 Status MemoryEnv::rename_file(const std::string& from, const std::string& to) {
-  std::string from_key = normalize(from);
-  std::string to_key = normalize(to);
-  std::string action = "rename " + quoted(from) + " to " + quoted(to);
+  std::string from_key = normalize_path(from);
+  std::string to_key = normalize_path(to);
+  std::string action = "rename " + quoted_path(from) + " to " + quoted_path(to);
   std::lock_guard<std::mutex> lock(state_->mutex);
   auto source = state_->names.find(from_key);
   if (source == state_->names.end()) return Status::not_found(action + ": no such file or directory");
   if (source->second->is_dir) return Status::io_error(action + ": MemoryEnv renames files only");
-  if (is_root(to_key)) return Status::io_error(action + ": target is a directory");
-  SQLSYNC_RETURN_IF_ERROR(state_->check_dir(action, parent_of(to_key)));
+  if (is_root_path(to_key)) return Status::io_error(action + ": target is a directory");
+  SQLSYNC_RETURN_IF_ERROR(state_->check_dir(action, parent_path(to_key)));
   auto target = state_->names.find(to_key);
   if (target != state_->names.end() && target->second->is_dir) {
     return Status::io_error(action + ": target is a directory");
@@ -225,13 +203,13 @@ Status MemoryEnv::rename_file(const std::string& from, const std::string& to) {
 }
 
 Result<bool> MemoryEnv::file_exists(const std::string& path) {
-  std::string key = normalize(path);
+  std::string key = normalize_path(path);
   std::lock_guard<std::mutex> lock(state_->mutex);
-  return is_root(key) || state_->names.count(key) > 0;
+  return is_root_path(key) || state_->names.count(key) > 0;
 }
 
 Status MemoryEnv::create_dir(const std::string& path) {
-  std::string key = normalize(path);
+  std::string key = normalize_path(path);
   if (key.empty()) return Status::invalid_argument("create_dir: empty path");
   std::lock_guard<std::mutex> lock(state_->mutex);
   // Each prefix ending before a '/' is a parent; the whole path comes last.
@@ -243,7 +221,7 @@ Status MemoryEnv::create_dir(const std::string& path) {
       dir->is_dir = true;
       state_->names.emplace(prefix, std::move(dir));
     } else if (!it->second->is_dir) {
-      return Status::io_error("create directory " + quoted(prefix) + ": a file of that name exists");
+      return Status::io_error("create directory " + quoted_path(prefix) + ": a file of that name exists");
     }
     if (end == std::string::npos) break;
   }
@@ -251,9 +229,9 @@ Status MemoryEnv::create_dir(const std::string& path) {
 }
 
 Result<std::vector<std::string>> MemoryEnv::list_dir(const std::string& path) {
-  std::string key = normalize(path);
+  std::string key = normalize_path(path);
   std::lock_guard<std::mutex> lock(state_->mutex);
-  SQLSYNC_RETURN_IF_ERROR(state_->check_dir("list directory " + quoted(path), key));
+  SQLSYNC_RETURN_IF_ERROR(state_->check_dir("list directory " + quoted_path(path), key));
   std::vector<std::string> names;
   for (const std::string& child : children(state_->names, key)) {
     names.push_back(child.substr(child.rfind('/') + 1));
@@ -262,19 +240,19 @@ Result<std::vector<std::string>> MemoryEnv::list_dir(const std::string& path) {
 }
 
 Status MemoryEnv::sync_dir(const std::string& path) {
-  std::string key = normalize(path);
+  std::string key = normalize_path(path);
   std::lock_guard<std::mutex> lock(state_->mutex);
-  SQLSYNC_RETURN_IF_ERROR(state_->check_dir("sync directory " + quoted(path), key));
+  SQLSYNC_RETURN_IF_ERROR(state_->check_dir("sync directory " + quoted_path(path), key));
   for (const std::string& child : children(state_->durable, key)) state_->durable.erase(child);
   for (const std::string& child : children(state_->names, key)) state_->durable[child] = state_->names[child];
   return Status::ok();
 }
 
 Status MemoryEnv::remove_dir(const std::string& path) {
-  std::string key = normalize(path);
-  std::string action = "remove directory " + quoted(path);
+  std::string key = normalize_path(path);
+  std::string action = "remove directory " + quoted_path(path);
   std::lock_guard<std::mutex> lock(state_->mutex);
-  if (is_root(key)) return Status::io_error(action + ": is a root");
+  if (is_root_path(key)) return Status::io_error(action + ": is a root");
   auto it = state_->names.find(key);
   if (it == state_->names.end()) return Status::not_found(action + ": no such file or directory");
   if (!it->second->is_dir) return Status::io_error(action + ": not a directory");
@@ -314,8 +292,8 @@ void MemoryEnv::simulate_crash(CrashMode mode, uint64_t corruption_seed) {
   // fate is known before its children are visited.
   Namespace survivors;
   for (const auto& [key, node] : state_->durable) {
-    std::string parent = parent_of(key);
-    if (is_root(parent)) {
+    std::string parent = parent_path(key);
+    if (is_root_path(parent)) {
       survivors.emplace(key, node);
       continue;
     }

@@ -1,6 +1,10 @@
 #include "client/server_answers.h"
 
+#include <utility>
+
 #include <nlohmann/json.hpp>
+
+#include "base/value_json.h"
 
 namespace sqlsync {
 namespace {
@@ -8,30 +12,6 @@ namespace {
 using Json = nlohmann::json;
 
 Json parse_json(std::string_view text) { return Json::parse(text, nullptr, /*allow_exceptions=*/false); }
-
-Result<Value> value_from_json(const Json& json) {
-  if (json.is_null()) return Value();
-  if (json.is_boolean()) return Value(int64_t{json.get<bool>() ? 1 : 0});
-  if (json.is_number_integer() && json.is_number_unsigned()) {
-    uint64_t number = json.get<uint64_t>();
-    if (number > static_cast<uint64_t>(INT64_MAX)) return Value(static_cast<double>(number));
-    return Value(static_cast<int64_t>(number));
-  }
-  if (json.is_number_integer()) return Value(json.get<int64_t>());
-  if (json.is_number_float()) return Value(json.get<double>());
-  if (json.is_string()) return Value(json.get<std::string>());
-  if (json.is_object() && json.size() == 1 && json.contains("blob") && json["blob"].is_array()) {
-    Bytes bytes;
-    for (const Json& byte : json["blob"]) {
-      if (!byte.is_number_unsigned() || byte.get<uint64_t>() > 255) {
-        return Status::corruption("query answer has a blob byte that is not 0..255");
-      }
-      bytes.push_back(static_cast<uint8_t>(byte.get<uint64_t>()));
-    }
-    return Value(std::move(bytes));
-  }
-  return Status::corruption("query answer has a value of unexpected JSON type " + std::string(json.type_name()));
-}
 
 }  // namespace
 
@@ -60,8 +40,9 @@ Result<QueryResult> parse_query_answer(std::string_view body) {
     }
     Row values;
     for (const Json& cell : row) {
-      SQLSYNC_ASSIGN_OR_RETURN(Value value, value_from_json(cell));
-      values.push_back(std::move(value));
+      Result<Value> value = value_from_json(cell, "query answer value");
+      if (!value.is_ok()) return Status::corruption(value.status().message());
+      values.push_back(std::move(value).value());
     }
     result.rows.push_back(std::move(values));
   }

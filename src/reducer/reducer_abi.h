@@ -1,11 +1,12 @@
 // The host side of the WASM reducer ABI v1 (docs/reducer-abi.md), without the
 // engine that runs the guest: the byte encodings the host exchanges with the
-// guest and the host's bookkeeping of a guest call. The native host
-// (wasm_reducer.cc, guest in wabt's interpreter or compiled by wasm2c) and the
-// browser host (src/web, guest on the browser's WebAssembly engine) both build
-// on it, so they give the same verdicts and messages.
+// guest, the host's bookkeeping of a guest call, and GuestReducer, the
+// Reducer that drives a guest through the small GuestEngine interface. The
+// native host (wasm_reducer.cc, guest in wabt's interpreter or compiled by
+// wasm2c) and the browser host (src/web, guest on the browser's WebAssembly
+// engine) are GuestEngines, so they give the same verdicts and messages.
 //
-// Every function here works on bytes the caller copied out of (or will copy
+// The codec functions work on bytes the caller copied out of (or will copy
 // into) guest memory; nothing keeps a pointer into guest memory. Part of
 // sqlsync_core: builds natively and with emscripten.
 #pragma once
@@ -13,7 +14,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
+#include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -27,6 +31,13 @@ namespace sqlsync {
 // The only version of docs/reducer-abi.md this host implements; the guest's
 // sqlsync_abi_version must return it.
 inline constexpr uint32_t kReducerAbiVersion = 1;
+
+// What a reducer's bytes hold: a WebAssembly module or SQL reducer source
+// (docs/sql-reducer.md).
+enum class ReducerKind { kWasm, kSql };
+
+// kWasm for bytes starting with the WebAssembly magic "\0asm", else kSql.
+ReducerKind reducer_kind_of(ByteView bytes);
 
 // Bytes of the u32 `length` field that starts every buffer handed between
 // host and guest (batch, verdicts, execute/query results, migrate error).
@@ -162,6 +173,160 @@ class GuestCall {
   bool open_ = false;
   std::vector<bool> keeps_;  // `keep` of each ended mutation, in order
   Status host_error_;
+};
+
+// The imports of module "sqlsync" the host provides; the numbering is the
+// browser's (`which` of sqlsync_guest_import in src/web/js_reducer.cc).
+enum class GuestImport : int32_t { kExecute = 0, kQuery = 1, kMutationBegin = 2, kMutationEnd = 3, kLog = 4 };
+
+// An import or export of docs/reducer-abi.md with its type: a function of
+// `params` i32 parameters and `results` (0 or 1) i32 results, or the memory.
+struct GuestImportType {
+  GuestImport import;
+  const char* name;
+  uint32_t params;
+  uint32_t results;
+};
+struct GuestExportType {
+  const char* name;
+  bool is_memory;
+  uint32_t params;
+  uint32_t results;
+};
+
+// Every import the host provides, in GuestImport order.
+inline constexpr GuestImportType kGuestImports[] = {
+    {GuestImport::kExecute, "execute", 4, 1},          {GuestImport::kQuery, "query", 4, 1},
+    {GuestImport::kMutationBegin, "mutation_begin", 0, 1}, {GuestImport::kMutationEnd, "mutation_end", 1, 1},
+    {GuestImport::kLog, "log", 3, 0},
+};
+
+// A limit of GuestLimits that made a guest call fail.
+enum class GuestLimit { kNone, kBudget, kMemory };
+
+// What one GuestReducer's guest may consume (WasmLimits natively).
+struct GuestLimits {
+  uint64_t memory_bytes = 0;   // cap on the guest's linear memory
+  uint64_t fuel_per_call = 0;  // budget of a guest call; 0 for an engine without one
+};
+
+// An engine running one guest module, as GuestReducer drives it. Addresses
+// are guest addresses; GuestReducer checks every range against
+// memory_size() before reading or writing it. Not thread-safe.
+class GuestEngine {
+ public:
+  virtual ~GuestEngine() = default;
+
+  // Whether the module exports `expected.name`: false when it does not,
+  // InvalidArgument naming the mismatch when it exports something of another
+  // kind or type under that name (as far as this engine can see the type:
+  // the browser sees a function's parameter count only on an instance).
+  virtual Result<bool> find_export(const GuestExportType& expected) = 0;
+
+  // Drops the current instance (which may be inconsistent after a failure)
+  // and makes a fresh one, running the start function if any. "" or why not.
+  virtual std::string instantiate() = 0;
+
+  // Calls the exported function `name` on the current instance, also from
+  // inside an import (re-entering the guest). "" with the result, if any, in
+  // *result (never null), or the trap message. Does not refill the budget.
+  virtual std::string call(const char* name, std::span<const uint32_t> args, uint32_t* result) = 0;
+
+  // Resets the budget of the current call to GuestLimits::fuel_per_call
+  // (nothing for an engine without a budget).
+  virtual void refill_budget() = 0;
+  // After a failed call: the limit it ran into, if the engine knows of one
+  // (an exhausted budget, a memory.grow past the cap).
+  virtual GuestLimit exceeded_limit() = 0;
+
+  // Bytes in the instance's memory "memory" (0 before an instance exists).
+  virtual uint64_t memory_size() = 0;
+  // Guest memory [ptr, ptr + size), in range: a view into it, or of a copy
+  // in *scratch (replaced) for an engine that cannot point into it. Valid
+  // until the next guest call or use of *scratch.
+  virtual ByteView read_memory(uint64_t ptr, uint64_t size, Bytes* scratch) = 0;
+  // Copies `data` to guest memory at `ptr` (the range is in bounds).
+  virtual void write_memory(uint64_t ptr, ByteView data) = 0;
+};
+
+// A Reducer whose code is a guest of ABI v1 run by a GuestEngine: the call
+// sequences of docs/reducer-abi.md (load, reduce a batch, migrate), the
+// imports' bodies, and the failure rules (a trap, an exhausted budget or a
+// memory over its cap rejects the mutation it happened in, and the instance
+// is replaced before the next call). Not thread-safe, as Reducer.
+class GuestReducer final : public Reducer {
+ public:
+  // `engine` is owned; `log` (may be empty) receives the guest's messages and
+  // must stay callable while the reducer lives. Call load() before use.
+  GuestReducer(std::unique_ptr<GuestEngine> engine, GuestLimits limits, WasmLogSink log);
+
+  // Instantiates the guest, calls _initialize if it is exported, checks the
+  // ABI version and the exports, and reads the schema version.
+  // InvalidArgument for a missing or mistyped export, Unsupported "reducer
+  // ABI version N, this host supports 1", Rejected when the guest fails.
+  Status load();
+
+  // The body of import `which` (args: one value per parameter), for the
+  // engine to call while the guest runs: "" with the result, if the import
+  // has one, in *result, or the message ("<import>: <why>") the import must
+  // trap with.
+  std::string run_import(GuestImport which, const uint32_t* args, uint32_t* result);
+
+  Status reduce(Transaction& tx, ByteView mutation) override;
+  Status reduce_batch(Transaction& tx, MutationScope& scope, std::span<const ByteView> mutations,
+                      std::span<Status> verdicts) override;
+  uint32_t schema_version() const override { return schema_version_; }
+  Status migrate(Transaction& tx, uint32_t from, uint32_t to) override;
+
+ private:
+  // A fresh instance, initialized; a failure leaves needs_reset_ set.
+  Status instantiate();
+  // `expected` must be exported: InvalidArgument otherwise.
+  Status require_export(const GuestExportType& expected);
+  // One sqlsync_reduce call over `mutations`. Returns how many mutations got
+  // their verdict: all, or after a guest failure at least one.
+  Result<size_t> reduce_some(Transaction& tx, MutationScope& scope, std::span<const ByteView> mutations,
+                             std::span<Status> verdicts);
+  Status run_reduce(std::span<const ByteView> mutations, std::span<Status> verdicts);
+  Status run_migrate(uint32_t from, uint32_t to);
+
+  // A top-level guest call with a full budget; failures are classified by
+  // guest_failure().
+  Status call_guest(const char* name, std::initializer_list<uint32_t> args, uint32_t* result);
+  // The Status of a failed guest call whose raw description is `detail`;
+  // marks the instance for replacement.
+  Status guest_failure(const std::string& detail);
+
+  // Rejected, naming `what`, unless [ptr, ptr + size) lies in guest memory.
+  Status check_range(uint64_t ptr, uint64_t size, const std::string& what);
+  // Guest memory [ptr, ptr + size) (see GuestEngine::read_memory).
+  Result<ByteView> read_guest(uint64_t ptr, uint64_t size, const std::string& what, Bytes* scratch);
+  // Copies `payload` into a fresh guest buffer (u32 length + payload) from
+  // sqlsync_alloc; returns its address. Re-enters the guest when called from
+  // an import.
+  Result<uint32_t> send_buffer(ByteView payload);
+  // Copies the payload of the guest buffer at `ptr` and frees it in the guest.
+  Result<Bytes> receive_buffer(uint32_t ptr, const std::string& what);
+
+  Status sql_import(SqlImport import, const uint32_t* args, uint32_t* result);
+  Status log_import(const uint32_t* args);
+
+  const std::unique_ptr<GuestEngine> engine_;
+  const GuestLimits limits_;
+  const WasmLogSink log_;
+  uint32_t schema_version_ = 0;
+  bool needs_reset_ = false;
+  // The current top-level guest call, and whether it ran out of memory in a
+  // way the engine cannot see (sqlsync_alloc returning 0, a buffer over the
+  // cap, memory grown past the cap by an engine that does not enforce it).
+  GuestCall call_;
+  bool out_of_memory_ = false;
+  // Scratch space, reused across calls to spare allocations.
+  Bytes sql_text_;
+  Bytes sql_params_bytes_;
+  std::vector<Value> sql_params_;
+  Bytes sql_reply_;
+  Bytes outgoing_;
 };
 
 }  // namespace sqlsync

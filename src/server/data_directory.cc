@@ -14,8 +14,6 @@
 namespace sqlsync {
 namespace {
 
-constexpr uint8_t kWasmMagic[] = {0x00, 'a', 's', 'm'};
-
 // document.meta: magic, version, document id, reducer digest as 64 ASCII hex
 // digits, XXH3-64 checksum of everything before it (docs/server.md).
 constexpr char kRecordMagic[] = {'S', 'Q', 'D', 'R'};
@@ -77,11 +75,6 @@ const char* reducer_kind_name(ReducerKind kind) { return kind == ReducerKind::kW
 
 const char* reducer_content_type(ReducerKind kind) {
   return kind == ReducerKind::kWasm ? "application/wasm" : "application/sql; charset=utf-8";
-}
-
-ReducerKind reducer_kind_of(ByteView bytes) {
-  const bool wasm = bytes.size() >= sizeof(kWasmMagic) && std::memcmp(bytes.data(), kWasmMagic, sizeof(kWasmMagic)) == 0;
-  return wasm ? ReducerKind::kWasm : ReducerKind::kSql;
 }
 
 bool is_reducer_digest(std::string_view text) { return text.size() == kDigestChars && is_lower_hex(text); }

@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "reducer/reducer_abi.h"  // ReducerKind, reducer_kind_of
 #include "sqlsync/env.h"
 #include "sqlsync/reducer.h"
 #include "sqlsync/status.h"
@@ -24,14 +25,10 @@
 
 namespace sqlsync {
 
-enum class ReducerKind { kWasm, kSql };
-
 // "wasm" or "sql".
 const char* reducer_kind_name(ReducerKind kind);
 // The HTTP content type of a reducer's bytes.
 const char* reducer_content_type(ReducerKind kind);
-// kWasm for bytes starting with the WebAssembly magic "\0asm", else kSql.
-ReducerKind reducer_kind_of(ByteView bytes);
 // True for 64 lowercase hex digits (a SHA-256 digest as the server names it).
 bool is_reducer_digest(std::string_view text);
 

@@ -1,15 +1,14 @@
 #include "server/http_util.h"
 
 #include <cctype>
-#include <cmath>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
 
+#include "base/value_json.h"
+
 namespace sqlsync {
 namespace {
-
-using Json = nlohmann::json;
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -36,16 +35,6 @@ Result<std::string> percent_decode(std::string_view text, bool plus_is_space) {
     out.push_back(c);
   }
   return out;
-}
-
-std::string dump(const Json& json) { return json.dump(-1, ' ', false, Json::error_handler_t::replace); }
-
-Json value_json(const Value& value) {
-  if (const auto* integer = std::get_if<int64_t>(&value)) return *integer;
-  if (const auto* real = std::get_if<double>(&value)) return std::isfinite(*real) ? Json(*real) : Json();
-  if (const auto* text = std::get_if<std::string>(&value)) return *text;
-  if (const auto* blob = std::get_if<Bytes>(&value)) return Json{{"blob", *blob}};
-  return nullptr;
 }
 
 }  // namespace
@@ -148,16 +137,8 @@ Result<std::string> resolve_static_file(const std::string& root, std::string_vie
   return resolved.string();
 }
 
-std::string query_result_json(const QueryResult& result) {
-  Json rows = Json::array();
-  for (const Row& row : result.rows) {
-    Json cells = Json::array();
-    for (const Value& value : row) cells.push_back(value_json(value));
-    rows.push_back(std::move(cells));
-  }
-  return dump(Json{{"columns", result.columns}, {"rows", std::move(rows)}});
-}
+std::string query_result_json(const QueryResult& result) { return dump_json(query_result_to_json(result)); }
 
-std::string error_json(std::string_view message) { return dump(Json{{"error", message}}); }
+std::string error_json(std::string_view message) { return dump_json(nlohmann::json{{"error", message}}); }
 
 }  // namespace sqlsync

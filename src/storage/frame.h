@@ -19,7 +19,10 @@ using Page = std::array<uint8_t, kPageSize>;
 using PagePtr = std::shared_ptr<const Page>;
 
 constexpr uint32_t kFrameMagic = 0x46535153;  // "SQSF" little-endian
-constexpr uint8_t kFrameVersion = 1;
+// Version 2 stores a page either whole or as the byte runs where it differs
+// from the page's previous version; version 1 (every page whole) is still
+// read.
+constexpr uint8_t kFrameVersion = 2;
 enum class FrameKind : uint8_t {
   kPages = 1,   // a set of pages one commit changed
   kEndLog = 2,  // the last frame of a compacted log: names its successor
@@ -37,10 +40,22 @@ constexpr size_t kEndLogPayloadSize = 32;
 using SnapshotHash = std::array<uint8_t, 16>;
 SnapshotHash snapshot_hash(ByteView snapshot_frame);
 
+enum class PageEncoding : uint8_t {
+  kFull = 0,   // data: the kPageSize bytes of the page
+  kDelta = 1,  // data: runs replacing bytes of the page's previous version
+};
+
 struct FramePage {
   uint32_t page_no;  // 1-based SQLite page number
-  ByteView data;     // kPageSize bytes
+  PageEncoding encoding = PageEncoding::kFull;
+  ByteView data;     // as `encoding` says; a delta's runs are verified
 };
+
+// Writes into `out` the content page `page` has after its frame. `base` is
+// the page's content before the frame (nullptr: zeros); a full page ignores
+// it. Frames apply in log order, so the base of each page is what the
+// frames before it left.
+void materialize_page(const FramePage& page, const Page* base, Page& out);
 
 // A decoded frame. Page data are views into the encoded bytes.
 struct Frame {
@@ -59,8 +74,11 @@ struct Frame {
 };
 
 // Encodes a page frame. `pages` must be sorted and unique (a std::map is).
+// With `base` (the pages before this frame: page p is base[p - 1], zeros if
+// null or past the end), a page that differs from its base in few bytes is
+// stored as a delta; without it every page is stored whole (snapshots).
 Bytes encode_page_frame(Lsn lsn, uint64_t previous_checksum, uint32_t database_pages,
-                        const std::map<uint32_t, PagePtr>& pages);
+                        const std::map<uint32_t, PagePtr>& pages, const std::vector<PagePtr>* base = nullptr);
 
 // Encodes an end-log frame (no pages; `database_pages` is the unchanged
 // database size).

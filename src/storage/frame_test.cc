@@ -40,7 +40,7 @@ std::map<uint32_t, PagePtr> two_pages() { return {{2, filled_page(1)}, {5, fille
 TEST(FrameTest, RoundTrip) {
   const std::map<uint32_t, PagePtr> pages = two_pages();
   const Bytes bytes = encode_page_frame(7, 0x1122334455667788, 6, pages);
-  ASSERT_EQ(bytes.size(), kFrameHeaderSize + 2 * (4 + kPageSize) + kFrameTrailerSize);
+  ASSERT_EQ(bytes.size(), kFrameHeaderSize + 2 * (4 + 1 + kPageSize) + kFrameTrailerSize);
 
   Result<Frame> frame = decode_frame(bytes);
   ASSERT_TRUE(frame.is_ok()) << frame.status().to_string();
@@ -53,6 +53,7 @@ TEST(FrameTest, RoundTrip) {
   auto expected = pages.begin();
   for (const FramePage& page : frame->pages) {
     EXPECT_EQ(page.page_no, expected->first);
+    EXPECT_EQ(page.encoding, PageEncoding::kFull);
     ASSERT_EQ(page.data.size(), kPageSize);
     EXPECT_EQ(std::memcmp(page.data.data(), expected->second->data(), kPageSize), 0);
     // Views into the encoded bytes, not copies.
@@ -84,10 +85,11 @@ TEST(FrameTest, LayoutMatchesSpec) {
   EXPECT_EQ(load_u64(bytes, 16), 0xa1a2a3a4a5a6a7a8u);
   EXPECT_EQ(bytes[24], 9);  // database pages
   EXPECT_EQ(bytes[28], 2);  // page count
-  EXPECT_EQ(bytes[32], 2);  // page numbers
-  EXPECT_EQ(bytes[36], 5);
-  EXPECT_EQ(bytes[40], filled_page(1)->at(0));  // first page's data
-  EXPECT_EQ(bytes[40 + kPageSize], filled_page(9)->at(0));
+  EXPECT_EQ(bytes[32], 2);  // first entry: page number, encoding (full), data
+  EXPECT_EQ(bytes[36], 0);
+  EXPECT_EQ(bytes[37], filled_page(1)->at(0));
+  EXPECT_EQ(bytes[37 + kPageSize], 5);  // second entry
+  EXPECT_EQ(bytes[42 + kPageSize], filled_page(9)->at(0));
   EXPECT_EQ(load_u64(bytes, bytes.size() - 8), checksum64(ByteView(bytes).first(bytes.size() - 8)));
 }
 
@@ -144,11 +146,13 @@ TEST(FrameTest, StructuralErrorsAreCorruptionEvenWithValidChecksum) {
       {"magic", [](Bytes& b) { b[0] = 'X'; }, "magic"},
       {"kind", [](Bytes& b) { b[5] = 3; }, "kind"},
       {"reserved", [](Bytes& b) { b[7] = 1; }, "reserved"},
-      {"unsorted", [](Bytes& b) { store_u32(b, 32, 5); store_u32(b, 36, 2); }, "sorted"},
-      {"duplicate", [](Bytes& b) { store_u32(b, 36, 2); }, "sorted"},
+      {"unsorted", [](Bytes& b) { store_u32(b, 32, 5); store_u32(b, 37 + kPageSize, 2); }, "sorted"},
+      {"duplicate", [](Bytes& b) { store_u32(b, 37 + kPageSize, 2); }, "sorted"},
       {"page zero", [](Bytes& b) { store_u32(b, 32, 0); }, "page number 0"},
       {"beyond size", [](Bytes& b) { store_u32(b, 24, 4); }, "beyond the database size"},
-      {"page count", [](Bytes& b) { store_u32(b, 28, 3); }, "does not match"},
+      {"encoding", [](Bytes& b) { b[36] = 7; }, "unknown encoding"},
+      {"page count", [](Bytes& b) { store_u32(b, 28, 3); }, "truncated"},
+      {"page count past size", [](Bytes& b) { store_u32(b, 28, 100000); }, "cannot fit"},
   };
   for (const Case& c : cases) {
     Bytes bytes = encode_page_frame(0, 0, 5, two_pages());
@@ -200,6 +204,136 @@ TEST(FrameTest, SnapshotHashIsDeterministicAndSensitive) {
   Bytes b = a;
   b[kFrameHeaderSize + 8 + 100] ^= 1;
   EXPECT_NE(snapshot_hash(a), snapshot_hash(b));
+}
+
+// A base page and the same page with a few bytes changed, as a commit that
+// inserts one row leaves a b-tree page.
+struct Edit {
+  std::vector<PagePtr> base;
+  std::map<uint32_t, PagePtr> pages;
+};
+
+Edit small_edits() {
+  Edit edit;
+  edit.base = {filled_page(1), nullptr, filled_page(3)};  // page 2 is zeros
+  auto page1 = std::make_shared<Page>(*edit.base[0]);
+  (*page1)[24] ^= 1;                      // a header field
+  for (size_t i = 3000; i < 3040; ++i) (*page1)[i] = 0xee;  // a new cell
+  auto page2 = std::make_shared<Page>();  // from zeros
+  (*page2)[0] = 13;
+  (*page2)[4095] = 1;
+  auto page4 = filled_page(4);            // past the base: from zeros, stored whole
+  edit.pages = {{1, page1}, {2, page2}, {4, page4}};
+  return edit;
+}
+
+Page materialized(const FramePage& page, const Page* base) {
+  Page out;
+  out.fill(0xaa);
+  materialize_page(page, base, out);
+  return out;
+}
+
+TEST(FrameTest, PagesWithFewChangesAreStoredAsDeltas) {
+  const Edit edit = small_edits();
+  const Bytes bytes = encode_page_frame(4, 1, 4, edit.pages, &edit.base);
+  // Two small deltas and one whole page.
+  EXPECT_LT(bytes.size(), kFrameHeaderSize + 3 * 5 + kPageSize + 200 + kFrameTrailerSize);
+  Result<Frame> frame = decode_frame(bytes);
+  ASSERT_TRUE(frame.is_ok()) << frame.status().to_string();
+  ASSERT_EQ(frame->pages.size(), 3u);
+  EXPECT_EQ(frame->pages[0].encoding, PageEncoding::kDelta);
+  EXPECT_EQ(frame->pages[1].encoding, PageEncoding::kDelta);
+  EXPECT_EQ(frame->pages[2].encoding, PageEncoding::kFull);
+  EXPECT_EQ(materialized(frame->pages[0], edit.base[0].get()), *edit.pages.at(1));
+  EXPECT_EQ(materialized(frame->pages[1], nullptr), *edit.pages.at(2));
+  EXPECT_EQ(materialized(frame->pages[2], edit.base[2].get()), *edit.pages.at(4));
+  // Without a base (a snapshot) every page is whole.
+  Result<Frame> whole = decode_frame(encode_page_frame(4, 1, 4, edit.pages));
+  ASSERT_TRUE(whole.is_ok());
+  for (const FramePage& page : whole->pages) EXPECT_EQ(page.encoding, PageEncoding::kFull);
+}
+
+TEST(FrameTest, PageChangedEverywhereIsStoredWhole) {
+  const std::vector<PagePtr> base = {filled_page(1)};
+  const std::map<uint32_t, PagePtr> pages = {{1, filled_page(2)}};
+  Result<Frame> frame = decode_frame(encode_page_frame(0, 0, 1, pages, &base));
+  ASSERT_TRUE(frame.is_ok());
+  EXPECT_EQ(frame->pages[0].encoding, PageEncoding::kFull);
+}
+
+TEST(FrameTest, DeltaFrameCorruptionIsRejected) {
+  const Edit edit = small_edits();
+  const Bytes original = encode_page_frame(4, 1, 4, edit.pages, &edit.base);
+  for (size_t position = 0; position < original.size(); ++position) {
+    Bytes corrupt = original;
+    corrupt[position] ^= 0x40;
+    ASSERT_FALSE(decode_frame(corrupt).is_ok()) << "corruption at byte " << position << " was accepted";
+  }
+}
+
+TEST(FrameTest, MalformedDeltaRunsAreCorruption) {
+  // Page 1 as a delta of one run: entry at 32 (page u32, encoding u8, run
+  // count u16 at 37, offset u16 at 39, length u16 at 41, byte at 43).
+  const std::vector<PagePtr> base = {std::make_shared<Page>()};
+  auto page = std::make_shared<Page>();
+  (*page)[100] = 1;
+  const Bytes original = encode_page_frame(0, 0, 1, {{1, page}}, &base);
+  ASSERT_EQ(original.size(), kFrameHeaderSize + 4 + 1 + 2 + 4 + 1 + kFrameTrailerSize);
+  struct Case {
+    const char* name;
+    uint16_t offset;
+    uint16_t length;
+  };
+  for (const Case& c : {Case{"empty run", 100, 0}, Case{"past the page", 4095, 2}}) {
+    Bytes bytes = original;
+    bytes[39] = static_cast<uint8_t>(c.offset);
+    bytes[40] = static_cast<uint8_t>(c.offset >> 8);
+    bytes[41] = static_cast<uint8_t>(c.length);
+    bytes[42] = static_cast<uint8_t>(c.length >> 8);
+    reseal(bytes);
+    Result<Frame> frame = decode_frame(bytes);
+    ASSERT_EQ(frame.status().code(), StatusCode::kCorruption) << c.name;
+    EXPECT_NE(frame.status().message().find("delta run 0"), std::string::npos) << frame.status().to_string();
+  }
+  // Two runs out of order.
+  auto two = std::make_shared<Page>();
+  (*two)[100] = 1;
+  (*two)[200] = 2;
+  Bytes bytes = encode_page_frame(0, 0, 1, {{1, two}}, &base);
+  store_u32(bytes, 44, 0x00010050);  // second run: offset 80, length 1, before the first run
+  reseal(bytes);
+  Result<Frame> frame = decode_frame(bytes);
+  ASSERT_EQ(frame.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(frame.status().message().find("overlaps"), std::string::npos) << frame.status().to_string();
+}
+
+// Frames written before deltas (version 1: page numbers, then whole pages)
+// are still read.
+TEST(FrameTest, VersionOneFramesAreRead) {
+  Bytes bytes;
+  Encoder encoder(&bytes);
+  encoder.u32(kFrameMagic);
+  encoder.u8(1);
+  encoder.u8(static_cast<uint8_t>(FrameKind::kPages));
+  encoder.u16(0);
+  encoder.u64(3);
+  encoder.u64(77);
+  encoder.u32(5);
+  encoder.u32(2);
+  encoder.u32(2);
+  encoder.u32(5);
+  encoder.raw(ByteView(filled_page(1)->data(), kPageSize));
+  encoder.raw(ByteView(filled_page(9)->data(), kPageSize));
+  encoder.u64(checksum64(ByteView(bytes.data(), bytes.size())));
+  Result<Frame> frame = decode_frame(bytes);
+  ASSERT_TRUE(frame.is_ok()) << frame.status().to_string();
+  EXPECT_EQ(frame->lsn, 3u);
+  ASSERT_EQ(frame->pages.size(), 2u);
+  EXPECT_EQ(frame->pages[1].page_no, 5u);
+  EXPECT_EQ(materialized(frame->pages[1], nullptr), *filled_page(9));
+  bytes.pop_back();
+  EXPECT_EQ(decode_frame(bytes).status().code(), StatusCode::kCorruption);
 }
 
 }  // namespace

@@ -238,7 +238,7 @@ Result<bool> Storage::commit() {
     return Status::busy("commit at lsn " + std::to_string(lsn) + ": log " + log_->id().to_hex() +
                         " has ended (compacted); switch to its successor first");
   }
-  const Bytes frame = encode_page_frame(lsn, last_checksum_.value_or(0), pending_pages_, pending_);
+  const Bytes frame = encode_page_frame(lsn, last_checksum_.value_or(0), pending_pages_, pending_, &visible_);
   const uint64_t checksum = encoded_frame_checksum(frame);
   SQLSYNC_RETURN_IF_ERROR(log_->append(frame).with_context("commit of " + lsn_context(lsn)));
   log_bytes_ += frame.size();
@@ -274,9 +274,10 @@ void Storage::apply_frame(const Frame& frame) {
   }
   visible_.resize(frame.database_pages);
   for (const FramePage& page : frame.pages) {
-    auto copy = std::make_shared<Page>();
-    std::memcpy(copy->data(), page.data.data(), kPageSize);
-    visible_[page.page_no - 1] = std::move(copy);
+    PagePtr& slot = visible_[page.page_no - 1];
+    auto content = std::make_shared<Page>();
+    materialize_page(page, slot.get(), *content);
+    slot = std::move(content);
   }
 }
 

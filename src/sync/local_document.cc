@@ -58,10 +58,8 @@ class LocalDocument::Impl final : public ReplicationDestination {
     // Reopened after reaching an end-log marker but before switching.
     if (db_->storage().end_of_log()) SQLSYNC_RETURN_IF_ERROR(switch_at_end_of_log());
     SQLSYNC_RETURN_IF_ERROR(migrate());
-    SQLSYNC_ASSIGN_OR_RETURN(std::optional<Lsn> applied, db_->applied_lsn(timeline_->id()));
-    LsnRange pending = timeline_->range();
-    if (applied && *applied >= pending.first()) pending = LsnRange::half_open(std::min(*applied + 1, pending.next()), pending.next());
-    return reapply_range(pending);
+    SQLSYNC_ASSIGN_OR_RETURN(applied_, db_->applied_lsn(timeline_->id()));
+    return reapply_range(pending_range());
   }
 
   Status set_reducer(std::shared_ptr<Reducer> reducer) {
@@ -82,7 +80,7 @@ class LocalDocument::Impl final : public ReplicationDestination {
     Status status = db_->in_transaction([&] { return db_->apply_mutation(*options_.reducer, mutation); });
     if (!status.is_ok()) return status;
     status = timeline_->append(mutation);
-    if (status.is_ok()) status = timeline_->sync();
+    if (status.is_ok() && options_.sync_each_mutation) status = timeline_->sync();
     if (!status.is_ok()) {
       // The effects are committed locally but the mutation is not safely in
       // the timeline: rebuild the state from the timeline so nothing shows
@@ -93,6 +91,16 @@ class LocalDocument::Impl final : public ReplicationDestination {
     }
     refresh_subscriptions();
     return Status::ok();
+  }
+
+  Status sync() {
+    SQLSYNC_RETURN_IF_ERROR(check_not_reentrant());
+    Status status = timeline_->sync();
+    if (status.is_ok()) return status;
+    // As in mutate(): show nothing that a crash could take back.
+    rebase().ignore();
+    return status.with_context("syncing mutations " + std::to_string(timeline_->durable_next()) + ".." +
+                               std::to_string(timeline_->range().next() - 1) + " of the timeline");
   }
 
   Result<QueryResult> query(std::string_view sql, std::span<const Value> params) {
@@ -176,8 +184,8 @@ class LocalDocument::Impl final : public ReplicationDestination {
     return rebase();
   }
 
-  uint64_t pending_mutations() const { return timeline_->range().size(); }
-  LsnRange timeline_range() const { return timeline_->range(); }
+  uint64_t pending_mutations() const { return pending_range().size(); }
+  LsnRange timeline_range() const { return pending_range(); }
   LsnRange storage_range() { return db_->storage().log().range(); }
   JournalId storage_log_id() { return db_->storage().log().id(); }
 
@@ -207,6 +215,17 @@ class LocalDocument::Impl final : public ReplicationDestination {
     }
     schema_status_ = Status::ok();
     return status;
+  }
+
+  // The timeline's mutations the coordinator has not applied yet. Usually
+  // the whole timeline; after a crash between making the frames that
+  // applied a prefix durable and dropping that prefix, open() keeps the
+  // prefix (its rejections are reported by the next rebase) but it is not
+  // pending.
+  LsnRange pending_range() const {
+    const LsnRange range = timeline_->range();
+    if (!applied_ || *applied_ < range.first()) return range;
+    return LsnRange::half_open(std::min(*applied_ + 1, range.next()), range.next());
   }
 
   // Callbacks run inside mutate/receive; calling back into the document from
@@ -242,6 +261,9 @@ class LocalDocument::Impl final : public ReplicationDestination {
       // Reported now: once dropped, no later rebase would find them again.
       report(rejections);
     }
+    // Set only once the prefix is dropped: a mutation leaves the pending
+    // range only with its verdict reported (SyncedDocument settles on it).
+    applied_ = applied;
 
     // The server may not have migrated yet (or has, further): bring the
     // local schema to the reducer's version before re-applying.
@@ -436,6 +458,9 @@ class LocalDocument::Impl final : public ReplicationDestination {
   // Storage logs this connection's session stopped receiving.
   std::set<JournalId> left_logs_;
   uint32_t frames_since_rebase_ = 0;
+  // This timeline's LSN recorded as applied in the visible state, as of the
+  // last open() or rebase.
+  std::optional<Lsn> applied_;
   std::map<SubscriptionId, Subscription> subscriptions_;
   SubscriptionId last_subscription_id_ = 0;
   std::vector<SubscriptionId> unsubscribed_;  // during callbacks
@@ -489,6 +514,7 @@ LocalDocument::~LocalDocument() = default;
 JournalId LocalDocument::document_id() const { return impl_->document_id(); }
 JournalId LocalDocument::timeline_id() const { return impl_->timeline_id(); }
 Status LocalDocument::mutate(ByteView mutation) { return impl_->mutate(mutation); }
+Status LocalDocument::sync() { return impl_->sync(); }
 Status LocalDocument::set_reducer(std::shared_ptr<Reducer> reducer) { return impl_->set_reducer(std::move(reducer)); }
 Result<QueryResult> LocalDocument::query(std::string_view sql, std::span<const Value> params) {
   return impl_->query(sql, params);

@@ -6,6 +6,7 @@
 
 #include "base/checksum.h"
 #include "base/encoding.h"
+#include "base/path.h"
 
 namespace sqlsync {
 namespace {
@@ -50,32 +51,6 @@ std::optional<SlotHeader> decode_header(ByteView bytes) {
   return SlotHeader{*sequence, std::string(as_text(*path))};
 }
 
-// Collapses repeated slashes and drops trailing ones; "/" stays "/".
-std::string normalize(const std::string& path) {
-  std::string out;
-  out.reserve(path.size());
-  for (char c : path) {
-    if (c == '/' && !out.empty() && out.back() == '/') continue;
-    out.push_back(c);
-  }
-  if (out.size() > 1 && out.back() == '/') out.pop_back();
-  return out;
-}
-
-bool is_root(const std::string& key) { return key.empty() || key == "/"; }
-
-std::string parent_of(const std::string& key) {
-  size_t slash = key.rfind('/');
-  if (slash == std::string::npos) return "";
-  if (slash == 0) return "/";
-  return key.substr(0, slash);
-}
-
-// "dir/" for prefix matching of the entries under `dir` ("" and "/" as is).
-std::string child_prefix(const std::string& dir) { return is_root(dir) ? dir : dir + "/"; }
-
-std::string quoted(const std::string& path) { return "'" + path + "'"; }
-
 std::string slot_name(uint32_t slot) { return "pool file " + std::to_string(slot); }
 
 }  // namespace
@@ -92,7 +67,7 @@ class SlotPoolEnv::PoolFile final : public File {
     return context(env_->store_->read(slot_, kSlotHeaderBytes + offset, length, out), "read", offset);
   }
   Status write_at(uint64_t offset, ByteView data) override {
-    if (!writable_) return Status::io_error("write " + quoted(path_) + ": opened read-only");
+    if (!writable_) return Status::io_error("write " + quoted_path(path_) + ": opened read-only");
     return context(env_->store_->write(slot_, kSlotHeaderBytes + offset, data), "write", offset);
   }
   Status append(ByteView data) override {
@@ -106,14 +81,14 @@ class SlotPoolEnv::PoolFile final : public File {
     return *size > kSlotHeaderBytes ? *size - kSlotHeaderBytes : 0;
   }
   Status truncate(uint64_t size) override {
-    if (!writable_) return Status::io_error("truncate " + quoted(path_) + ": opened read-only");
+    if (!writable_) return Status::io_error("truncate " + quoted_path(path_) + ": opened read-only");
     return context(env_->store_->truncate(slot_, kSlotHeaderBytes + size), "truncate", size);
   }
 
  private:
   Status context(const Status& status, const char* action, uint64_t offset) const {
     if (status.is_ok()) return status;
-    return status.with_context(std::string(action) + " " + quoted(path_) + " (" + slot_name(slot_) +
+    return status.with_context(std::string(action) + " " + quoted_path(path_) + " (" + slot_name(slot_) +
                                ") at offset " + std::to_string(offset));
   }
 
@@ -172,7 +147,7 @@ Status SlotPoolEnv::write_header(uint32_t slot, const std::string& path) {
   const uint64_t sequence = next_sequence_++;
   Status status = store_->write(slot, 0, encode_header(SlotHeader{sequence, path}));
   if (!status.is_ok()) {
-    return status.with_context("write the header of " + slot_name(slot) + (path.empty() ? " (free)" : " for " + quoted(path)));
+    return status.with_context("write the header of " + slot_name(slot) + (path.empty() ? " (free)" : " for " + quoted_path(path)));
   }
   slots_[slot].path = path;
   slots_[slot].sequence = sequence;
@@ -200,7 +175,7 @@ void SlotPoolEnv::request_more_if_low() {
 
 Result<uint32_t> SlotPoolEnv::claim_slot(const std::string& path) {
   if (path.size() > kMaxPathBytes) {
-    return Status::invalid_argument("create " + quoted(path) + ": path longer than " + std::to_string(kMaxPathBytes) +
+    return Status::invalid_argument("create " + quoted_path(path) + ": path longer than " + std::to_string(kMaxPathBytes) +
                                     " bytes");
   }
   SQLSYNC_RETURN_IF_ERROR(scan_new_slots());
@@ -212,19 +187,19 @@ Result<uint32_t> SlotPoolEnv::claim_slot(const std::string& path) {
     // content.
     if (slots_[slot].header_dirty) SQLSYNC_RETURN_IF_ERROR(flush_slot(slot));
     Status truncated = store_->truncate(slot, 0);
-    if (!truncated.is_ok()) return truncated.with_context("create " + quoted(path) + " in " + slot_name(slot));
+    if (!truncated.is_ok()) return truncated.with_context("create " + quoted_path(path) + " in " + slot_name(slot));
     SQLSYNC_RETURN_IF_ERROR(write_header(slot, path));
     files_[path] = slot;
     request_more_if_low();
     return slot;
   }
   store_->request_slots(static_cast<uint32_t>(slots_.size()) + options_.growth);
-  return Status::io_error("create " + quoted(path) + ": all " + std::to_string(slots_.size()) +
+  return Status::io_error("create " + quoted_path(path) + ": all " + std::to_string(slots_.size()) +
                           " files of the storage pool are in use; more are being opened, retry shortly");
 }
 
 bool SlotPoolEnv::is_dir(const std::string& key) const {
-  if (is_root(key) || dirs_.count(key) > 0) return true;
+  if (is_root_path(key) || dirs_.count(key) > 0) return true;
   const std::string prefix = key + "/";
   auto it = files_.lower_bound(prefix);
   return it != files_.end() && it->first.compare(0, prefix.size(), prefix) == 0;
@@ -233,9 +208,9 @@ bool SlotPoolEnv::is_dir(const std::string& key) const {
 void SlotPoolEnv::release(uint32_t slot) { --slots_[slot].open_files; }
 
 Result<std::unique_ptr<File>> SlotPoolEnv::open_file(const std::string& path, OpenMode mode) {
-  const std::string key = normalize(path);
-  const std::string action = "open " + quoted(path);
-  if (is_root(key) || is_dir(key)) return Status::io_error(action + ": is a directory");
+  const std::string key = normalize_path(path);
+  const std::string action = "open " + quoted_path(path);
+  if (is_root_path(key) || is_dir(key)) return Status::io_error(action + ": is a directory");
   uint32_t slot = 0;
   auto it = files_.find(key);
   if (it != files_.end()) {
@@ -248,35 +223,35 @@ Result<std::unique_ptr<File>> SlotPoolEnv::open_file(const std::string& path, Op
     if (mode == OpenMode::kRead || mode == OpenMode::kReadWrite) {
       return Status::not_found(action + ": no such file or directory");
     }
-    if (!is_dir(parent_of(key))) return Status::not_found(action + ": no such directory " + quoted(parent_of(key)));
+    if (!is_dir(parent_path(key))) return Status::not_found(action + ": no such directory " + quoted_path(parent_path(key)));
     SQLSYNC_ASSIGN_OR_RETURN(slot, claim_slot(key));
   }
   return std::unique_ptr<File>(new PoolFile(this, slot, key, mode != OpenMode::kRead));
 }
 
 Status SlotPoolEnv::remove_file(const std::string& path) {
-  const std::string key = normalize(path);
+  const std::string key = normalize_path(path);
   auto it = files_.find(key);
   if (it == files_.end()) {
-    if (is_dir(key)) return Status::io_error("remove " + quoted(path) + ": is a directory");
-    return Status::not_found("remove " + quoted(path) + ": no such file or directory");
+    if (is_dir(key)) return Status::io_error("remove " + quoted_path(path) + ": is a directory");
+    return Status::not_found("remove " + quoted_path(path) + ": no such file or directory");
   }
   // The data stays until the slot is claimed again: open handles may still
   // read it, and a crash before sync_dir() brings the file back whole.
   const uint32_t slot = it->second;
-  SQLSYNC_RETURN_IF_ERROR(write_header(slot, "").with_context("remove " + quoted(path)));
+  SQLSYNC_RETURN_IF_ERROR(write_header(slot, "").with_context("remove " + quoted_path(path)));
   files_.erase(it);
   return Status::ok();
 }
 
 Status SlotPoolEnv::rename_file(const std::string& from, const std::string& to) {
-  const std::string from_key = normalize(from);
-  const std::string to_key = normalize(to);
-  const std::string action = "rename " + quoted(from) + " to " + quoted(to);
+  const std::string from_key = normalize_path(from);
+  const std::string to_key = normalize_path(to);
+  const std::string action = "rename " + quoted_path(from) + " to " + quoted_path(to);
   auto source = files_.find(from_key);
   if (source == files_.end()) return Status::not_found(action + ": no such file or directory");
-  if (is_root(to_key) || is_dir(to_key)) return Status::io_error(action + ": target is a directory");
-  if (!is_dir(parent_of(to_key))) return Status::not_found(action + ": no such directory " + quoted(parent_of(to_key)));
+  if (is_root_path(to_key) || is_dir(to_key)) return Status::io_error(action + ": target is a directory");
+  if (!is_dir(parent_path(to_key))) return Status::not_found(action + ": no such directory " + quoted_path(parent_path(to_key)));
   if (to_key.size() > kMaxPathBytes) return Status::invalid_argument(action + ": target path too long");
   if (from_key == to_key) return Status::ok();
   const uint32_t slot = source->second;
@@ -295,17 +270,17 @@ Status SlotPoolEnv::rename_file(const std::string& from, const std::string& to) 
 }
 
 Result<bool> SlotPoolEnv::file_exists(const std::string& path) {
-  const std::string key = normalize(path);
+  const std::string key = normalize_path(path);
   return files_.count(key) > 0 || is_dir(key);
 }
 
 Status SlotPoolEnv::create_dir(const std::string& path) {
-  const std::string key = normalize(path);
+  const std::string key = normalize_path(path);
   if (key.empty()) return Status::invalid_argument("create_dir: empty path");
   for (size_t end = key.find('/', 1);; end = key.find('/', end + 1)) {
     std::string prefix = key.substr(0, end);
     if (files_.count(prefix) > 0) {
-      return Status::io_error("create directory " + quoted(prefix) + ": a file of that name exists");
+      return Status::io_error("create directory " + quoted_path(prefix) + ": a file of that name exists");
     }
     dirs_.insert(std::move(prefix));
     if (end == std::string::npos) break;
@@ -314,8 +289,8 @@ Status SlotPoolEnv::create_dir(const std::string& path) {
 }
 
 Result<std::vector<std::string>> SlotPoolEnv::list_dir(const std::string& path) {
-  const std::string key = normalize(path);
-  if (!is_dir(key)) return Status::not_found("list directory " + quoted(path) + ": no such directory");
+  const std::string key = normalize_path(path);
+  if (!is_dir(key)) return Status::not_found("list directory " + quoted_path(path) + ": no such directory");
   const std::string prefix = child_prefix(key);
   std::set<std::string> names;
   auto add_child = [&](const std::string& entry) {
@@ -332,21 +307,21 @@ Result<std::vector<std::string>> SlotPoolEnv::list_dir(const std::string& path) 
 }
 
 Status SlotPoolEnv::sync_dir(const std::string& path) {
-  const std::string key = normalize(path);
-  if (!is_dir(key)) return Status::not_found("sync directory " + quoted(path) + ": no such directory");
+  const std::string key = normalize_path(path);
+  if (!is_dir(key)) return Status::not_found("sync directory " + quoted_path(path) + ": no such directory");
   // Headers do not record their directory once freed, so every changed
   // header is flushed: directory syncs are rare (publishing metadata,
   // creating segments) and the pool is small.
   for (uint32_t slot = 0; slot < slots_.size(); ++slot) {
     if (!slots_[slot].header_dirty) continue;
-    SQLSYNC_RETURN_IF_ERROR(flush_slot(slot).with_context("sync directory " + quoted(path) + ": " + slot_name(slot)));
+    SQLSYNC_RETURN_IF_ERROR(flush_slot(slot).with_context("sync directory " + quoted_path(path) + ": " + slot_name(slot)));
   }
   return Status::ok();
 }
 
 Status SlotPoolEnv::remove_dir(const std::string& path) {
-  const std::string key = normalize(path);
-  const std::string action = "remove directory " + quoted(path);
+  const std::string key = normalize_path(path);
+  const std::string action = "remove directory " + quoted_path(path);
   if (files_.count(key) > 0) return Status::io_error(action + ": not a directory");
   if (!is_dir(key)) return Status::not_found(action + ": no such directory");
   const std::string prefix = child_prefix(key);
