@@ -145,6 +145,8 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
     if (!resolve_error) {
       auto [connect_error, endpoint] = co_await beast::get_lowest_layer(ws_).async_connect(endpoints, kUseTuple);
       resolve_error = connect_error;
+      boost::system::error_code ignored;
+      beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), ignored);  // as browsers do
     }
     if (!resolve_error) {
       websocket::permessage_deflate deflate;

@@ -62,6 +62,7 @@ constexpr auto kShutdownGrace = std::chrono::seconds(5);
 constexpr size_t kReadChunkBytes = 64 << 10;
 // A WebSocket close reason is at most 123 bytes (RFC 6455 section 5.5).
 constexpr size_t kMaxCloseReasonBytes = 123;
+constexpr uint64_t kInboxTruncationIntervalMicros = 10'000'000;
 // No-op acknowledgements fall due this long after their mutation applied;
 // the round timer fires a little later so they are due when it checks.
 const auto kRoundTimerDelay =
@@ -408,6 +409,9 @@ Status DocumentActor::load(const DocumentRecord& record) {
   options.document.reducer = std::move(reducer);
   options.document.env = &hub_.env;
   options.document.directory = hub_.data->journal_directory(id_);
+  // Each truncation costs a few fsyncs of the disk every document shares;
+  // applied entries then stay on disk (never in memory) for up to 10 s.
+  options.document.inbox_truncation_interval_micros = kInboxTruncationIntervalMicros;
   options.max_in_flight_frames = hub_.config.max_in_flight_frames;
   options.metrics = &hub_.metrics;
   Result<std::unique_ptr<DocumentHost>> host = DocumentHost::open(std::move(options));
@@ -846,10 +850,11 @@ Result<JournalId> document_id_segment(const std::string& segment) {
 // Every HTTP request but a WebSocket upgrade.
 Routed route_request(Hub& hub, const Request& request, const RequestTarget& target) {
   const auto& segments = target.segments;
-  const http::verb method = request.method();
+  // HEAD is answered as GET; the body is dropped when the answer is written.
+  const http::verb method = request.method() == http::verb::head ? http::verb::get : request.method();
   if (method == http::verb::options) {
     Response response = make_response(request, http::status::no_content, "text/plain", "");
-    response.set(http::field::access_control_allow_methods, "GET, PUT, POST, OPTIONS");
+    response.set(http::field::access_control_allow_methods, "GET, HEAD, PUT, POST, OPTIONS");
     response.set(http::field::access_control_allow_headers, "Authorization, Content-Type");
     response.set(http::field::access_control_max_age, "86400");
     return respond(std::move(response));
@@ -963,10 +968,13 @@ websocket::permessage_deflate deflate_options() {
   // near 30 KiB, so thousands of connections fit in memory.
   deflate.server_max_window_bits = 12;
   deflate.client_max_window_bits = 12;
-  deflate.msg_size_threshold = 64;
-  // Storage frames are mostly SQLite pages, sent to every replica of a
-  // document: the fastest level compresses them well at a fraction of the
-  // CPU of zlib's default.
+  // Small messages go out uncompressed: acknowledgements, and frames of
+  // page deltas (a few hundred bytes for a typical mutation), for which
+  // building a Huffman tree per message costs more CPU than the bytes it
+  // saves. Whole pages (snapshots, large changes) are compressed at the
+  // fastest level, which does well on SQLite pages at a fraction of the CPU
+  // of zlib's default.
+  deflate.msg_size_threshold = 2048;
   deflate.compLevel = 1;
   return deflate;
 }
@@ -1091,6 +1099,11 @@ net::awaitable<void> serve_http(Hub& hub, tcp::socket socket) {
       response = std::move(*routed.response);
     }
     if (hub.stopping) response.keep_alive(false);
+    if (request.method() == http::verb::head) {
+      const size_t length = response.body().size();
+      response.body().clear();
+      response.content_length(length);
+    }
     auto [write_error, written] = co_await http::async_write(stream, response, kUseTuple);
     if (write_error || !response.keep_alive()) break;
   }
@@ -1111,6 +1124,9 @@ net::awaitable<void> Hub::accept_loop() {
       co_await pause.async_wait(kUseTuple);
       continue;
     }
+    // Sync messages are small and latency-bound: no Nagle delay.
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
     auto executor = socket.get_executor();
     net::co_spawn(executor, serve_http(*this, std::move(socket)), log_failure("HTTP connection"));
   }

@@ -93,6 +93,7 @@ HttpReply http_request(uint16_t port, http::verb verb, const std::string& target
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 << 20);
+  parser.skip(verb == http::verb::head);  // a HEAD answer has no body
   http::read(stream, buffer, parser, error);
   if (error) return reply;
   reply.status = parser.get().result_int();
@@ -808,6 +809,13 @@ TEST_F(ServerTest, ServesStaticFilesWithSinglePageFallback) {
   EXPECT_EQ(get("/../secret.txt").status, 400);
   EXPECT_EQ(get("/%2e%2e/secret.txt").status, 400);
   EXPECT_EQ(get("/healthz").status, 200);  // the API wins over the files
+  // HEAD answers as GET would, without the body.
+  HttpReply head = http_request(port_, http::verb::head, "/");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.content_type, "text/html; charset=utf-8");
+  EXPECT_EQ(head.body, "");
+  EXPECT_EQ(http_request(port_, http::verb::head, "/healthz").status, 200);
+  EXPECT_EQ(http_request(port_, http::verb::head, "/assets/missing.js").status, 404);
 }
 
 TEST_F(ServerTest, RefusesConnectionsOverTheLimit) {
