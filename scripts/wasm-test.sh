@@ -15,7 +15,7 @@ seconds() { date +%s; }
 started=$(seconds)
 
 echo "wasm-test: configuring $build_dir (emscripten $(emcc --version | sed -n '1s/.* \([0-9][0-9.]*\) .*/\1/p'))"
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=MinSizeRel \
   -DCMAKE_TOOLCHAIN_FILE=/usr/share/emscripten/cmake/Modules/Platform/Emscripten.cmake >/dev/null
 
 echo "wasm-test: building sqlsync_core.js + sqlsync_core.wasm and the test reducers (SQLite alone takes ~35 s when not cached)"

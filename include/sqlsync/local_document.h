@@ -45,6 +45,10 @@ class LocalDocument {
     // the browser's worker syncs at the end of each task). Until synced, a
     // mutation is visible locally but not sent, and a crash loses it.
     bool sync_each_mutation = true;
+    // Whether receive() rebases as soon as a burst of frames is complete
+    // (true), or leaves every rebase to flush() (false: the caller batches
+    // many bursts into one rebase, e.g. while the user is typing).
+    bool rebase_in_receive = true;
   };
 
   using SubscriptionId = uint64_t;
@@ -102,7 +106,8 @@ class LocalDocument {
   bool connected() const;
 
   // Rebases now if frames were received but not yet made visible (the frames
-  // hint may have deferred it). Call when the connection goes idle.
+  // hint may have deferred it). Call when the connection goes idle, and
+  // after each batch of receive() calls when rebase_in_receive is off.
   Status flush();
 
   // Mutations made here that the coordinator has not applied yet.

@@ -73,8 +73,9 @@ class Durability : public ::testing::Test {
     fault_env_->clear_faults();
   }
 
-  LocalDocument& add_client(std::string directory = "") {
+  LocalDocument& add_client(std::string directory = "", bool sync_each_mutation = true) {
     LocalDocument::Options options;
+    options.sync_each_mutation = sync_each_mutation;
     options.document_id = document_id_;
     options.reducer = reducer_;
     options.env = &client_env_;
@@ -294,6 +295,43 @@ TEST_F(Durability, ReplicaReopensOfflineWithDataAndUnsentMutations) {
   ASSERT_TRUE(run_until_quiet().is_ok());
   EXPECT_EQ(reopened.pending_mutations(), 0u);
   EXPECT_EQ(dump(coordinator_->query("SELECT id FROM tasks ORDER BY id")), "'t1' \n't2' \n't3' \n");
+}
+
+// With sync_each_mutation off, a mutation is visible at once but neither
+// durable nor sent until sync(): a crash before it loses the mutation (and
+// the coordinator never saw it), one after it keeps it.
+TEST_F(Durability, LazilySyncedReplicaSendsOnlyWhatSyncMadeDurable) {
+  ASSERT_TRUE(open_coordinator().is_ok());
+  const std::string dir = "/replica/lazy";
+  {
+    LocalDocument& client = add_client(dir, /*sync_each_mutation=*/false);
+    connect(0);
+    ASSERT_TRUE(client.mutate(view(todo::create_task("t1", "synced"))).is_ok());
+    ASSERT_TRUE(client.sync().is_ok());
+    ASSERT_TRUE(client.mutate(view(todo::create_task("t2", "not synced"))).is_ok());
+    EXPECT_EQ(dump(client.query("SELECT id FROM tasks ORDER BY id")), "'t1' \n't2' \n");
+    ASSERT_TRUE(run_until_quiet().is_ok());
+    EXPECT_EQ(dump(coordinator_->query("SELECT id FROM tasks ORDER BY id")), "'t1' \n");
+    EXPECT_EQ(client.pending_mutations(), 1u);
+    coordinator_->disconnect(0);
+    clients_.clear();
+  }
+  client_env_.simulate_crash();
+  {
+    LocalDocument& reopened = add_client(dir, /*sync_each_mutation=*/false);
+    EXPECT_EQ(reopened.pending_mutations(), 0u);
+    EXPECT_EQ(dump(reopened.query("SELECT id FROM tasks ORDER BY id")), "'t1' \n");
+    ASSERT_TRUE(reopened.mutate(view(todo::create_task("t3", "synced later"))).is_ok());
+    ASSERT_TRUE(reopened.sync().is_ok());
+    clients_.clear();
+  }
+  client_env_.simulate_crash();
+  LocalDocument& again = add_client(dir, /*sync_each_mutation=*/false);
+  EXPECT_EQ(again.pending_mutations(), 1u);
+  connect(0);
+  ASSERT_TRUE(run_until_quiet().is_ok());
+  EXPECT_EQ(again.pending_mutations(), 0u);
+  EXPECT_EQ(dump(coordinator_->query("SELECT id FROM tasks ORDER BY id")), "'t1' \n't3' \n");
 }
 
 // Crashes the coordinator at random I/O steps (append, fsync, rename,

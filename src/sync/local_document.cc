@@ -237,7 +237,9 @@ class LocalDocument::Impl final : public ReplicationDestination {
 
   // The frames hint: while the coordinator says more frames are ready, wait
   // for them (bounded) so a burst costs one rebase instead of one per frame.
+  // Without rebase_in_receive the caller's flush() decides.
   bool defer_rebase() const {
+    if (!options_.rebase_in_receive) return true;
     return session_ && session_->expecting_more_frames() && frames_since_rebase_ < options_.max_deferred_frames;
   }
 

@@ -24,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/value_json.h"
 #include "reducer/sql_reducer.h"
 #include "sqlsync/coordinator_document.h"
 #include "sqlsync/env.h"
@@ -130,8 +131,6 @@ const char* text_call(Body&& body) {
   return state().text.c_str();
 }
 
-std::string dump(const Json& json) { return json.dump(-1, ' ', false, Json::error_handler_t::replace); }
-
 std::string_view text_arg(const char* text) { return text == nullptr ? std::string_view() : std::string_view(text); }
 
 ByteView bytes_arg(const uint8_t* data, size_t size) {
@@ -214,55 +213,7 @@ int32_t add_handle(std::unique_ptr<Handle> handle) {
   return id;
 }
 
-Json value_to_json(const Value& value) {
-  switch (value.index()) {
-    case 0: return nullptr;
-    case 1: return std::get<int64_t>(value);
-    case 2: return std::get<double>(value);
-    case 3: return std::get<std::string>(value);
-    default: return Json{{"blob", std::get<Bytes>(value)}};
-  }
-}
-
-Json query_result_to_json(const QueryResult& result) {
-  Json rows = Json::array();
-  for (const Row& row : result.rows) {
-    Json cells = Json::array();
-    for (const Value& value : row) cells.push_back(value_to_json(value));
-    rows.push_back(std::move(cells));
-  }
-  return Json{{"columns", result.columns}, {"rows", std::move(rows)}};
-}
-
 Json range_to_json(const LsnRange& range) { return Json{{"first", range.first()}, {"next", range.next()}}; }
-
-// One bound parameter from JSON: null, boolean (0/1), integer, real, string,
-// or {"blob": [byte, ...]}.
-Result<Value> value_from_json(const Json& json, size_t position) {
-  auto bad = [&](const std::string& why) {
-    return Status::invalid_argument("query parameter " + std::to_string(position + 1) + " " + why + ": " +
-                                    dump(json));
-  };
-  if (json.is_null()) return Value();
-  if (json.is_boolean()) return Value(int64_t{json.get<bool>() ? 1 : 0});
-  if (json.is_number_unsigned()) {
-    uint64_t number = json.get<uint64_t>();
-    if (number > static_cast<uint64_t>(INT64_MAX)) return bad("does not fit a 64-bit signed integer");
-    return Value(static_cast<int64_t>(number));
-  }
-  if (json.is_number_integer()) return Value(json.get<int64_t>());
-  if (json.is_number_float()) return Value(json.get<double>());
-  if (json.is_string()) return Value(json.get<std::string>());
-  if (json.is_object() && json.size() == 1 && json.contains("blob") && json["blob"].is_array()) {
-    Bytes bytes;
-    for (const Json& byte : json["blob"]) {
-      if (!byte.is_number_unsigned() || byte.get<uint64_t>() > 255) return bad("has a blob byte outside 0..255");
-      bytes.push_back(static_cast<uint8_t>(byte.get<uint64_t>()));
-    }
-    return Value(std::move(bytes));
-  }
-  return bad("is not null, a boolean, a number, a string or {\"blob\": [bytes]}");
-}
 
 // `text` is a JSON array of parameters, or null/empty for none.
 Result<std::vector<Value>> params_from_json(const char* text) {
@@ -274,7 +225,7 @@ Result<std::vector<Value>> params_from_json(const char* text) {
   }
   std::vector<Value> params;
   for (size_t i = 0; i < json.size(); ++i) {
-    SQLSYNC_ASSIGN_OR_RETURN(Value value, value_from_json(json[i], i));
+    SQLSYNC_ASSIGN_OR_RETURN(Value value, value_from_json(json[i], "query parameter " + std::to_string(i + 1)));
     params.push_back(std::move(value));
   }
   return params;
@@ -393,7 +344,7 @@ EMSCRIPTEN_KEEPALIVE const char* sqlsync_query(int32_t handle, const char* sql, 
     std::string_view text = sqlsync::text_arg(sql);
     SQLSYNC_ASSIGN_OR_RETURN(sqlsync::QueryResult result, found->local ? found->local->query(text, params)
                                                                        : found->coordinator->query(text, params));
-    return sqlsync::dump(sqlsync::query_result_to_json(result));
+    return sqlsync::dump_json(sqlsync::query_result_to_json(result));
   });
 }
 
@@ -440,10 +391,19 @@ EMSCRIPTEN_KEEPALIVE int32_t sqlsync_outbox_clear(int32_t handle) {
 
 // ---- Local documents ----
 
+// Flags of sqlsync_local_open (0: the defaults).
+constexpr int32_t kLocalSyncLazily = 1;     // Options::sync_each_mutation off: call sqlsync_local_sync
+constexpr int32_t kLocalRebaseInFlush = 2;  // Options::rebase_in_receive off: call sqlsync_local_flush
+
 EMSCRIPTEN_KEEPALIVE int32_t sqlsync_local_open(const char* document_id_hex, const char* timeline_id_hex,
-                                                int32_t reducer, int32_t env, const char* directory) {
+                                                int32_t reducer, int32_t env, const char* directory, int32_t flags) {
   return sqlsync::int_call([&]() -> Result<int32_t> {
+    if ((flags & ~(kLocalSyncLazily | kLocalRebaseInFlush)) != 0) {
+      return Status::invalid_argument("unknown flags " + std::to_string(flags) + " for sqlsync_local_open");
+    }
     sqlsync::LocalDocument::Options options;
+    options.sync_each_mutation = (flags & kLocalSyncLazily) == 0;
+    options.rebase_in_receive = (flags & kLocalRebaseInFlush) == 0;
     SQLSYNC_ASSIGN_OR_RETURN(options.document_id, sqlsync::journal_id_arg(document_id_hex, "document id"));
     if (!sqlsync::text_arg(timeline_id_hex).empty()) {
       SQLSYNC_ASSIGN_OR_RETURN(options.timeline_id, sqlsync::journal_id_arg(timeline_id_hex, "timeline id"));
@@ -476,6 +436,15 @@ EMSCRIPTEN_KEEPALIVE int32_t sqlsync_local_mutate(int32_t handle, const uint8_t*
   return sqlsync::int_call([&]() -> Result<int32_t> {
     SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_local(handle));
     return sqlsync::zero_or_error(found->local->mutate(sqlsync::bytes_arg(mutation, size)));
+  });
+}
+
+// Makes the mutations of a document opened with kLocalSyncLazily durable
+// (and so ready to send); see LocalDocument::sync.
+EMSCRIPTEN_KEEPALIVE int32_t sqlsync_local_sync(int32_t handle) {
+  return sqlsync::int_call([&]() -> Result<int32_t> {
+    SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_local(handle));
+    return sqlsync::zero_or_error(found->local->sync());
   });
 }
 
@@ -520,12 +489,12 @@ EMSCRIPTEN_KEEPALIVE const char* sqlsync_local_info(int32_t handle) {
   return sqlsync::text_call([&]() -> Result<std::string> {
     SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_local(handle));
     const sqlsync::LocalDocument& document = *found->local;
-    return sqlsync::dump(sqlsync::Json{{"document_id", document.document_id().to_hex()},
-                                       {"timeline_id", document.timeline_id().to_hex()},
-                                       {"connected", document.connected()},
-                                       {"pending_mutations", document.pending_mutations()},
-                                       {"timeline_range", sqlsync::range_to_json(document.timeline_range())},
-                                       {"storage_range", sqlsync::range_to_json(document.storage_range())}});
+    return sqlsync::dump_json(sqlsync::Json{{"document_id", document.document_id().to_hex()},
+                                            {"timeline_id", document.timeline_id().to_hex()},
+                                            {"connected", document.connected()},
+                                            {"pending_mutations", document.pending_mutations()},
+                                            {"timeline_range", sqlsync::range_to_json(document.timeline_range())},
+                                            {"storage_range", sqlsync::range_to_json(document.storage_range())}});
   });
 }
 
@@ -541,7 +510,7 @@ EMSCRIPTEN_KEEPALIVE const char* sqlsync_local_take_rejections(int32_t handle) {
                       {"message", rejection.message}});
     }
     found->rejections.clear();
-    return sqlsync::dump(list);
+    return sqlsync::dump_json(list);
   });
 }
 
@@ -563,8 +532,8 @@ EMSCRIPTEN_KEEPALIVE int32_t sqlsync_local_subscribe(int32_t handle, const char*
         found->subscriptions.emplace(id, std::make_unique<sqlsync::Subscription>()).first->second.get();
     auto callback = [handle, id, subscription](const Result<sqlsync::QueryResult>& result) {
       subscription->result_json = result.is_ok()
-                                      ? sqlsync::dump(sqlsync::query_result_to_json(*result))
-                                      : sqlsync::dump(sqlsync::Json{{"error", result.status().to_string()}});
+                                      ? sqlsync::dump_json(sqlsync::query_result_to_json(*result))
+                                      : sqlsync::dump_json(sqlsync::Json{{"error", result.status().to_string()}});
       ++subscription->version;
       if (sqlsync::state().notify != nullptr) sqlsync::state().notify(handle, id);
     };
@@ -666,9 +635,9 @@ EMSCRIPTEN_KEEPALIVE const char* sqlsync_coordinator_step(int32_t handle) {
   return sqlsync::text_call([&]() -> Result<std::string> {
     SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_coordinator(handle));
     SQLSYNC_ASSIGN_OR_RETURN(auto report, found->coordinator->step());
-    return sqlsync::dump(sqlsync::Json{{"applied", report.applied},
-                                       {"rejected", report.rejected},
-                                       {"committed_frame", report.committed_frame}});
+    return sqlsync::dump_json(sqlsync::Json{{"applied", report.applied},
+                                            {"rejected", report.rejected},
+                                            {"committed_frame", report.committed_frame}});
   });
 }
 
@@ -676,9 +645,9 @@ EMSCRIPTEN_KEEPALIVE const char* sqlsync_coordinator_info(int32_t handle) {
   return sqlsync::text_call([&]() -> Result<std::string> {
     SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_coordinator(handle));
     const sqlsync::CoordinatorDocument& document = *found->coordinator;
-    return sqlsync::dump(sqlsync::Json{{"document_id", document.document_id().to_hex()},
-                                       {"has_work", document.has_work()},
-                                       {"storage_range", sqlsync::range_to_json(document.storage_range())}});
+    return sqlsync::dump_json(sqlsync::Json{{"document_id", document.document_id().to_hex()},
+                                            {"has_work", document.has_work()},
+                                            {"storage_range", sqlsync::range_to_json(document.storage_range())}});
   });
 }
 

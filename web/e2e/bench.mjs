@@ -1,7 +1,8 @@
 // Browser benchmarks (docs/benchmarks.md, "Browser"), run by
 // `scripts/web-e2e.sh --bench`: drives the demo's bench.html in Chromium.
 //   cold start: a fresh browser context (empty HTTP cache and OPFS) loads the
-//     page; time from navigation start to the first result of the list query;
+//     page; time from navigation start to the first result of the list query,
+//     and where it goes (the document's startupMarks, median per mark);
 //   mutate -> useQuery re-render: 1,000 CreateTask mutations in sequence,
 //     each timed from the mutate() call to the commit of the React render
 //     showing it (p50/p95), with the demo's list query (its result grows to
@@ -46,11 +47,16 @@ try {
     const cold = [];
     const open = [];
     const firstResult = [];
+    const startup = new Map(); // mark name -> { ms: [...], detail }
     for (let i = 0; i < runs; i++) {
       const { context, result } = await benchPage(browser, { server, n: 0 });
       cold.push(result.coldStartMs);
       open.push(result.openMs);
       firstResult.push(result.openToFirstResultMs);
+      for (const { name, ms, detail } of result.startup) {
+        if (!startup.has(name)) startup.set(name, { ms: [], detail });
+        startup.get(name).ms.push(ms);
+      }
       await context.close();
     }
     console.log(
@@ -58,6 +64,15 @@ try {
         `(page script to document open: ${median(open).toFixed(1)} ms, to first result: ${median(firstResult).toFixed(1)} ms; ` +
         `all: ${cold.map((c) => c.toFixed(0)).join(', ')})`,
     );
+    console.log(`  where it goes (ms since navigation start, median of ${runs}):`);
+    const marks = [...startup].map(([name, { ms, detail }]) => ({ name, detail, at: median(ms) }));
+    marks.sort((a, b) => a.at - b.at);
+    let previous = 0;
+    for (const { name, detail, at } of marks) {
+      const step = `+${(at - previous).toFixed(0)}`.padStart(6);
+      console.log(`  ${at.toFixed(0).padStart(6)} ${step}  ${name}${detail ? ` (${detail})` : ''}`);
+      previous = at;
+    }
 
     for (const sql of ['list', 'count']) {
       const { context, page, result } = await benchPage(browser, { server, n: mutations, query: sql });

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const serverUrl = process.env.SQLSYNC_E2E_URL ?? assert.fail('SQLSYNC_E2E_URL is not set: run scripts/web-e2e.sh');
@@ -26,6 +27,36 @@ export const chromiumArgs = [
 
 export function launchBrowser() {
   return chromium.launch({ executablePath: process.env.SQLSYNC_CHROMIUM ?? '/usr/bin/chromium', args: chromiumArgs });
+}
+
+/**
+ * Launches Chromium before the calling file's tests and closes it after them.
+ * Returns a function that gives the browser once the tests run.
+ */
+export function useBrowser() {
+  let browser;
+  before(async () => {
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+  return () => browser;
+}
+
+/**
+ * Alice creates a list in one context of `browser`, Bob opens it in another;
+ * returns once both are connected, with the errors their pages report.
+ */
+export async function twoUsers(browser) {
+  const alice = await (await browser.newContext()).newPage();
+  const bob = await (await browser.newContext()).newPage();
+  const errors = [...watchErrors(alice, 'alice'), ...watchErrors(bob, 'bob')];
+  const docId = await createList(alice);
+  await openList(bob, docId);
+  await waitForStatus(alice, 'connected');
+  await waitForStatus(bob, 'connected');
+  return { alice, bob, docId, errors };
 }
 
 /** Saves a screenshot (by default of the full page) as <artifacts>/<name>.png. */

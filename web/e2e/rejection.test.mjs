@@ -3,38 +3,24 @@
 // it ("RenameTask: no task with id ..."), bob sees an error toast, and the
 // task does not linger in his list.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
   addTask,
-  createList,
   descriptions,
   eventually,
   goOffline,
   goOnline,
-  launchBrowser,
-  openList,
   screenshot,
   serverQuery,
   task,
-  waitForStatus,
-  watchErrors,
+  twoUsers,
+  useBrowser,
 } from './helpers.mjs';
 
-let browser;
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-});
+const browser = useBrowser();
 
 test('a mutation the server rejects shows an error and does not linger', async () => {
-  const alice = await (await browser.newContext()).newPage();
-  const bob = await (await browser.newContext()).newPage();
-  const errors = [...watchErrors(alice, 'alice'), ...watchErrors(bob, 'bob')];
-  const docId = await createList(alice);
-  await openList(bob, docId);
-  await waitForStatus(bob, 'connected');
+  const { alice, bob, docId, errors } = await twoUsers(browser());
   await addTask(alice, 'doomed');
   await addTask(alice, 'kept');
   await task(bob, 'kept').waitFor({ timeout: 2_000 });

@@ -1,45 +1,26 @@
 // Two users on one list: live sync between browser contexts, and offline
 // edits that survive a reload and reach everyone on reconnect.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
   addTask,
-  createList,
   descriptions,
   eventually,
   goOffline,
   goOnline,
-  launchBrowser,
-  openList,
   screenshot,
   serverQuery,
   task,
+  twoUsers,
+  useBrowser,
   waitForList,
   waitForStatus,
-  watchErrors,
 } from './helpers.mjs';
 
-let browser;
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-});
-
-async function twoUsers() {
-  const alice = await (await browser.newContext()).newPage();
-  const bob = await (await browser.newContext()).newPage();
-  const errors = [...watchErrors(alice, 'alice'), ...watchErrors(bob, 'bob')];
-  const docId = await createList(alice);
-  await openList(bob, docId);
-  await waitForStatus(alice, 'connected');
-  await waitForStatus(bob, 'connected');
-  return { alice, bob, docId, errors };
-}
+const browser = useBrowser();
 
 test('a task added in one browser context appears in the other within 2 s', async (t) => {
-  const { alice, bob, docId, errors } = await twoUsers();
+  const { alice, bob, docId, errors } = await twoUsers(browser());
 
   const started = Date.now();
   await addTask(alice, 'buy milk');
@@ -72,7 +53,7 @@ test('a task added in one browser context appears in the other within 2 s', asyn
 });
 
 test('offline edits survive a reload and reach the other context and the server on reconnect', async () => {
-  const { alice, bob, docId, errors } = await twoUsers();
+  const { alice, bob, docId, errors } = await twoUsers(browser());
   await addTask(alice, 'before going offline');
   await task(bob, 'before going offline').waitFor({ timeout: 2_000 });
 

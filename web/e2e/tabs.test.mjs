@@ -2,7 +2,7 @@
 // tab at once, also with the network off, and closing the tab that owns the
 // storage leaves the other one working.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
   addTask,
   createList,
@@ -10,25 +10,19 @@ import {
   eventually,
   goOffline,
   goOnline,
-  launchBrowser,
   openList,
   screenshot,
   serverQuery,
   task,
+  useBrowser,
   waitForStatus,
   watchErrors,
 } from './helpers.mjs';
 
-let browser;
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-});
+const browser = useBrowser();
 
 test('two tabs share state immediately, offline too, and survive closing the owning tab', async () => {
-  const context = await browser.newContext();
+  const context = await browser().newContext();
   const first = await context.newPage();
   const errors = watchErrors(first, 'first tab');
   // The first tab to open the list owns its storage.

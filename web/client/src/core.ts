@@ -80,7 +80,8 @@ export class Core {
       sqlsync_outbox_size: ['number', 'number'],
       sqlsync_outbox_connection: ['number', 'number'],
       sqlsync_outbox_clear: ['number'],
-      sqlsync_local_open: ['string', 'string', 'number', 'number', 'string'],
+      sqlsync_local_open: ['string', 'string', 'number', 'number', 'string', 'number'],
+      sqlsync_local_sync: ['number'],
       sqlsync_local_mutate: ['number', 'number', 'number'],
       sqlsync_local_connect: ['number'],
       sqlsync_local_receive: ['number', 'number', 'number'],
@@ -114,11 +115,16 @@ export class Core {
     return result;
   }
 
-  /** Calls `name` under the text convention and parses its JSON. */
-  json<T>(name: string, ...args: unknown[]): T {
+  /** Calls `name` under the text convention. */
+  text(name: string, ...args: unknown[]): string {
     const pointer = this.fn[name](...args);
     if (pointer === 0) throw this.error(name);
-    return JSON.parse(this.module.UTF8ToString(pointer)) as T;
+    return this.module.UTF8ToString(pointer);
+  }
+
+  /** Calls `name` under the text convention and parses its JSON. */
+  json<T>(name: string, ...args: unknown[]): T {
+    return JSON.parse(this.text(name, ...args)) as T;
   }
 
   /** The last call's error. */
@@ -160,15 +166,59 @@ export class Core {
 }
 
 /**
- * Loads sqlsync_core.js + sqlsync_core.wasm from the directory `coreUrl`.
- * The script is evaluated as text because module workers cannot
- * importScripts() and the emscripten build is a classic script.
+ * Starts fetching and compiling sqlsync_core.wasm from the directory
+ * `coreUrl`, streaming (compiling while it downloads) when the server sends
+ * it as application/wasm, once per URL (later calls share the first).
+ * Start it as early as possible: it is the longest step of opening a
+ * document.
+ */
+export function compileCore(coreUrl: string): Promise<WebAssembly.Module> {
+  const wasmUrl = new URL('sqlsync_core.wasm', coreUrl).href;
+  let compiled = compiling.get(wasmUrl);
+  if (compiled === undefined) {
+    compiled = WebAssembly.compileStreaming(fetch(wasmUrl, { credentials: 'same-origin' })).catch(async () => {
+      // Served with another content type (or a network error, reported below).
+      const response = await fetch(wasmUrl, { credentials: 'same-origin' });
+      if (!response.ok) throw new Error(`cannot load ${wasmUrl}: HTTP ${response.status}`);
+      return WebAssembly.compile(await response.arrayBuffer());
+    });
+    // A failure is reported to whoever uses the module; the next call retries.
+    compiled.catch(() => compiling.delete(wasmUrl));
+    compiling.set(wasmUrl, compiled);
+  }
+  return compiled;
+}
+
+// compileCore's modules by URL: compiled once per worker.
+const compiling = new Map<string, Promise<WebAssembly.Module>>();
+
+/**
+ * Loads sqlsync_core.js from the directory `coreUrl` and instantiates the
+ * core compiled by compileCore(coreUrl) (started now if it was not). The
+ * script is evaluated as text because module workers cannot importScripts()
+ * and the emscripten build is a classic script.
  */
 export async function loadCoreModule(coreUrl: string): Promise<CoreModule> {
+  const compiled = compileCore(coreUrl);
   const scriptUrl = new URL('sqlsync_core.js', coreUrl).href;
   const response = await fetch(scriptUrl);
   if (!response.ok) throw new Error(`cannot load ${scriptUrl}: HTTP ${response.status}`);
   const source = await response.text();
   const factory = new Function(`${source}\nreturn createSqlsyncCore;`)() as CoreFactory;
-  return factory({ locateFile: (file: string) => new URL(file, coreUrl).href });
+  // emscripten's hook for instantiating the module itself: it never settles
+  // the factory's promise on failure, so the failure is raced against it.
+  return new Promise<CoreModule>((resolve, reject) => {
+    factory({
+      locateFile: (file: string) => new URL(file, coreUrl).href,
+      instantiateWasm(
+        imports: WebAssembly.Imports,
+        receive: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void,
+      ) {
+        compiled
+          .then(async (module) => receive(await WebAssembly.instantiate(module, imports), module))
+          .catch(reject);
+        return {};
+      },
+    }).then(resolve, reject);
+  });
 }

@@ -6,8 +6,10 @@
 import { isDocumentId } from './ids.js';
 import type { Call, CallResult, ConnectionStatus, OpenParams, TabEvent, TabRequest } from './protocol.js';
 import { paramsToJson } from './rows.js';
+import { StartupMarks, type StartupMark } from './timing.js';
 
 export type { ConnectionStatus } from './protocol.js';
+export type { StartupMark } from './timing.js';
 export { newDocumentId } from './ids.js';
 
 export interface OpenOptions {
@@ -19,6 +21,16 @@ export interface OpenOptions {
   serverUrl?: string;
   /** Sent as ?token= on the sync WebSocket. */
   token?: string;
+  /**
+   * Whether to sync with the server from the start (default true); false
+   * opens the document with the connection off (status 'disabled') until
+   * setConnectionEnabled(true). The choice belongs to the document, not the
+   * tab: it applies when this tab's worker opens the document; a tab that
+   * joins a document already open in another tab gets that tab's current
+   * choice; and when the tab that holds the document closes, the tab taking
+   * over keeps the choice that was in force.
+   */
+  connectionEnabled?: boolean;
   /**
    * Directory serving this package's dist/ files (worker.js, sqlsync_core.js,
    * sqlsync_core.wasm, ...). Default: the directory of this module.
@@ -65,6 +77,14 @@ export interface SQLSyncDocument {
   setConnectionEnabled(enabled: boolean): void;
   /** Stops this tab's worker; the document stays open in other tabs. */
   close(): Promise<void>;
+  /**
+   * How opening went, for performance work: named moments in this tab and
+   * its worker (openDocument called, worker started, core compiled and
+   * instantiated, reducer loaded, OPFS pool opened, document opened, ...),
+   * oldest first, in ms since the epoch (subtract performance.timeOrigin for
+   * this page's clock). A restarted worker's marks are not added.
+   */
+  readonly startupMarks: readonly StartupMark[];
 }
 
 interface Deferred<T> {
@@ -96,20 +116,26 @@ class BrowserDocument implements SQLSyncDocument {
   private pingSentAt: number | null = null;
   private pinger: ReturnType<typeof setInterval> | null = null;
   private closed = false;
+  private readonly marks = new StartupMarks();
 
   constructor(
     private readonly params: OpenParams,
     private readonly watchdogMs: number,
   ) {
-    this.status = params.serverUrl ? 'connecting' : 'disabled';
+    this.status = params.serverUrl && params.connectionEnabled !== false ? 'connecting' : 'disabled';
   }
 
   get docId(): string {
     return this.params.docId;
   }
 
+  get startupMarks(): readonly StartupMark[] {
+    return this.marks.marks;
+  }
+
   start(): Promise<void> {
     const started = new Promise<void>((resolve, reject) => (this.opening = { resolve, reject }));
+    if (this.marks.marks.length === 0) this.marks.mark('openDocument called');
     this.worker = new Worker(new URL('worker.js', this.params.coreUrl), {
       type: 'module',
       name: `sqlsync ${this.params.docId}`,
@@ -215,6 +241,11 @@ class BrowserDocument implements SQLSyncDocument {
   private onEvent(event: TabEvent): void {
     switch (event.kind) {
       case 'opened':
+        if (this.opening !== null && !this.marks.marks.some((mark) => mark.name === 'document open')) {
+          this.marks.marks.push(...event.marks);
+          this.marks.mark('document open');
+          this.marks.marks.sort((a, b) => a.at - b.at);
+        }
         this.opening?.resolve();
         this.opening = null;
         break;
@@ -239,6 +270,8 @@ class BrowserDocument implements SQLSyncDocument {
         this.subscribers.get(event.subscription)?.onError?.(new Error(event.error));
         break;
       case 'status':
+        // A restarted worker opens with the choice in force, not the initial one.
+        this.params.connectionEnabled = event.enabled;
         if (event.status === this.status) break;
         this.status = event.status;
         for (const listener of this.statusListeners) listener(event.status);
@@ -300,8 +333,41 @@ function directoryUrl(url: string): string {
   return url.endsWith('/') ? url : `${url}/`;
 }
 
+// Documents preloadDocument started, by optionsIdentity, until taken.
+const preloaded = new Map<string, Promise<SQLSyncDocument>>();
+
+// Equal options give equal strings whatever the key order.
+function optionsIdentity(options: OpenOptions): string {
+  return JSON.stringify(options, Object.keys(options).sort());
+}
+
+/**
+ * Starts opening a document now, typically from the page's first small
+ * script while the UI framework is still loading: the worker, the core and
+ * OPFS then get going in parallel with the page. The next openDocument()
+ * with equal options (compared by value; SQLSyncProvider's included) takes
+ * this document instead of opening another. A preloaded document nobody
+ * takes stays open until the page closes; a failure to open is reported by
+ * the openDocument() that takes it.
+ */
+export function preloadDocument(options: OpenOptions): void {
+  const key = optionsIdentity(options);
+  if (preloaded.has(key)) return;
+  const opening = openNewDocument(options);
+  opening.catch(() => undefined);
+  preloaded.set(key, opening);
+}
+
 /** Opens (or creates) the document `options.docId` in this tab. */
-export async function openDocument(options: OpenOptions): Promise<SQLSyncDocument> {
+export function openDocument(options: OpenOptions): Promise<SQLSyncDocument> {
+  const key = optionsIdentity(options);
+  const early = preloaded.get(key);
+  if (early === undefined) return openNewDocument(options);
+  preloaded.delete(key);
+  return early;
+}
+
+async function openNewDocument(options: OpenOptions): Promise<SQLSyncDocument> {
   if (!isDocumentId(options.docId)) {
     throw new Error(`document id must be 32 lowercase hex characters, got '${options.docId}'`);
   }
@@ -313,6 +379,7 @@ export async function openDocument(options: OpenOptions): Promise<SQLSyncDocumen
   };
   if (options.serverUrl) params.serverUrl = options.serverUrl;
   if (options.token !== undefined) params.token = options.token;
+  if (options.connectionEnabled !== undefined) params.connectionEnabled = options.connectionEnabled;
   const document = new BrowserDocument(params, options.watchdogMs ?? 15_000);
   await document.start();
   return document;

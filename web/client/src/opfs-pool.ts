@@ -38,11 +38,19 @@ export class SlotPool {
   private growing: Promise<void> | null = null;
   /** The last error of a background grow, reported by the next failing create. */
   growError: Error | null = null;
+  /** Flushes done so far and the time they took (ms), for startup marks. */
+  readonly flushes = { count: 0, ms: 0 };
+  // Slots written or truncated since their last flush (flushing another is
+  // a no-op that still costs an fsync), and every slot until its first flush
+  // here: a worker that died may have left writes it never flushed.
+  private readonly unflushed = new Set<number>();
 
   private constructor(
     private readonly directory: PoolDirectory,
     private readonly handles: SyncHandle[],
-  ) {}
+  ) {
+    handles.forEach((_, slot) => this.unflushed.add(slot));
+  }
 
   /** Opens every pool file in `directory`, creating files up to `minimum`. */
   static async open(directory: PoolDirectory, minimum: number): Promise<SlotPool> {
@@ -51,14 +59,20 @@ export class SlotPool {
       .filter((match): match is RegExpExecArray => match !== null)
       .map((match) => Number(match[1]));
     const count = Math.max(minimum, numbers.length === 0 ? 0 : Math.max(...numbers) + 1);
-    const handles: SyncHandle[] = [];
-    try {
-      for (let slot = 0; slot < count; slot++) handles.push(await directory.open(slotFileName(slot)));
-    } catch (error) {
-      for (const handle of handles) handle.close();
-      throw error;
+    // All at once: each open is a round trip to the browser's storage
+    // process, and there is nothing to order between them.
+    const opened = await Promise.allSettled(
+      Array.from({ length: count }, (_, slot) => directory.open(slotFileName(slot))),
+    );
+    const failed = opened.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed !== undefined) {
+      for (const result of opened) if (result.status === 'fulfilled') result.value.close();
+      throw failed.reason;
     }
-    return new SlotPool(directory, handles);
+    return new SlotPool(
+      directory,
+      opened.map((result) => (result as PromiseFulfilledResult<SyncHandle>).value),
+    );
   }
 
   count(): number {
@@ -70,6 +84,7 @@ export class SlotPool {
   }
 
   write(slot: number, offset: number, data: Uint8Array): void {
+    this.unflushed.add(slot);
     const written = this.handle(slot).write(data, { at: offset });
     if (written !== data.length) {
       throw new Error(`short write: ${written} of ${data.length} bytes at offset ${offset} (storage full?)`);
@@ -81,11 +96,22 @@ export class SlotPool {
   }
 
   truncate(slot: number, size: number): void {
+    this.unflushed.add(slot);
     this.handle(slot).truncate(size);
   }
 
   flush(slot: number): void {
-    this.handle(slot).flush();
+    const handle = this.handle(slot);
+    if (!this.unflushed.delete(slot)) return;
+    const started = performance.now();
+    try {
+      handle.flush();
+    } catch (error) {
+      this.unflushed.add(slot);
+      throw error;
+    }
+    this.flushes.count++;
+    this.flushes.ms += performance.now() - started;
   }
 
   /** Opens more pool files in the background until there are `count`. */
@@ -94,6 +120,7 @@ export class SlotPool {
     this.growing = (async () => {
       try {
         while (this.handles.length < count) {
+          this.unflushed.add(this.handles.length);
           this.handles.push(await this.directory.open(slotFileName(this.handles.length)));
         }
         this.growError = null;

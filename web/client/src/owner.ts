@@ -9,6 +9,7 @@ import { sha256Hex } from './ids.js';
 import { SlotPool, type PoolDirectory } from './opfs-pool.js';
 import type { Call, CallResult, ConnectionStatus, DocumentEvent, OpenParams } from './protocol.js';
 import { rowsToObjects } from './rows.js';
+import { StartupMarks } from './timing.js';
 
 /** Where the owner sends what it produces. */
 export interface OwnerOutput {
@@ -29,9 +30,16 @@ export interface OwnerDependencies {
 // A document is a directory of the pool env.
 const DOCUMENT_DIRECTORY = '/document';
 const POOL_FILES = 16;
-// How long the frames hint may keep received frames invisible before the
-// owner flushes (rebases) anyway.
-const FLUSH_DELAY_MS = 0;
+// Messages from the server wait (receiveLater) until no mutation was made
+// for RECEIVE_QUIET_MS, or for RECEIVE_MAX_WAIT_MS at most.
+const RECEIVE_QUIET_MS = 50;
+const RECEIVE_MAX_WAIT_MS = 200;
+
+// sqlsync_local_open's flags: mutations become durable at sqlsync_local_sync
+// (scheduleSync), not inside each mutate; received frames become visible
+// (rebase) at sqlsync_local_flush (receiveInbox), not inside each receive.
+const LOCAL_SYNC_LAZILY = 1;
+const LOCAL_REBASE_IN_FLUSH = 2;
 
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
 
@@ -56,45 +64,81 @@ export class DocumentOwner {
   // core subscription id -> whose it is; and back.
   private readonly subscriptions = new Map<number, { client: string; subscription: number }>();
   private readonly bySubscriber = new Map<string, number>();
+  // core subscription id -> the result text last delivered.
+  private readonly delivered = new Map<number, string>();
   private progress = -1;
 
   private socket: WebSocket | null = null;
+  // The app's choice (OpenParams.connectionEnabled, setConnectionEnabled);
+  // the owner connects when it is on and a server is configured.
+  private wanted: boolean;
   private enabled: boolean;
   private status: ConnectionStatus;
   private attempt = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
-  private flushTimer: ReturnType<typeof setTimeout> | null = null;
+  // Server messages not yet given to the core, since `inboxSince`.
+  private readonly inbox: ArrayBuffer[] = [];
+  private inboxSince = 0;
+  private receiveTimer: ReturnType<typeof setTimeout> | null = null;
+  private lastMutationAt = -Infinity;
+  private syncScheduled = false;
   private closed = false;
 
   constructor(
     private readonly params: OpenParams,
     private readonly deps: OwnerDependencies,
     private readonly output: OwnerOutput,
+    private readonly marks: StartupMarks = new StartupMarks(),
   ) {
-    this.enabled = params.serverUrl !== undefined && params.serverUrl !== '';
+    this.wanted = params.connectionEnabled ?? true;
+    this.enabled = this.wanted && this.configured();
     this.status = this.enabled ? 'connecting' : 'disabled';
   }
 
-  /** Loads the core and the reducer, opens the document and connects. */
+  /**
+   * Loads the core and the reducer and opens the OPFS pool (all three at
+   * once), opens the document and connects. On failure, close() releases
+   * what was opened.
+   */
   async open(): Promise<void> {
-    const [module, reducerBytes, directory] = await Promise.all([
-      this.deps.loadCore(this.params.coreUrl),
-      this.deps.fetchBytes(this.params.reducerUrl),
-      this.deps.poolDirectory(this.params.docId),
-    ]);
+    const { coreUrl, reducerUrl, docId } = this.params;
+    const loadCore = this.deps.loadCore(coreUrl).then((module) => {
+      this.marks.mark('core instantiated');
+      return module;
+    });
+    const loadReducer = this.deps.fetchBytes(reducerUrl).then(async (bytes) => {
+      this.marks.mark('reducer fetched', `${bytes.length} bytes`);
+      const [digest, compiled] = await Promise.all([
+        sha256Hex(bytes),
+        isWasm(bytes) ? WebAssembly.compile(limitMemory(bytes)) : null,
+      ]);
+      if (compiled !== null) this.marks.mark('reducer compiled');
+      return { bytes, digest, compiled };
+    });
+    const openPool = this.deps.poolDirectory(docId).then(async (directory) => {
+      if (directory === null) return null;
+      const pool = await SlotPool.open(directory, POOL_FILES);
+      this.marks.mark('OPFS pool opened', `${pool.count()} files`);
+      return pool;
+    });
+    const [core, reducer, pool] = await Promise.allSettled([loadCore, loadReducer, openPool]);
+    if (pool.status === 'fulfilled') this.pool = pool.value;
+    if (core.status === 'rejected') throw core.reason;
+    if (reducer.status === 'rejected') throw reducer.reason;
+    if (pool.status === 'rejected') throw pool.reason;
+
+    const module = core.value;
     this.core = new Core(module);
-    this.digest = await sha256Hex(reducerBytes);
-    if (isWasm(reducerBytes)) {
-      const compiled = await WebAssembly.compile(limitMemory(reducerBytes));
-      this.guest = registerGuest(module, compiled, (level, text) => {
+    this.digest = reducer.value.digest;
+    if (reducer.value.compiled !== null) {
+      this.guest = registerGuest(module, reducer.value.compiled, (level, text) => {
         (level >= 3 ? console.error : level === 2 ? console.warn : console.debug)(`sqlsync reducer: ${text}`);
       });
       this.reducer = this.core.int('reducer_open_wasm', this.guest);
     } else {
-      this.reducer = this.core.int('reducer_open_sql', new TextDecoder().decode(reducerBytes));
+      this.reducer = this.core.int('reducer_open_sql', new TextDecoder().decode(reducer.value.bytes));
     }
-    if (directory !== null) {
-      this.pool = await SlotPool.open(directory, POOL_FILES);
+    if (this.pool !== null) {
       this.pool.register(module);
       this.env = this.core.int('env_open_pool', this.pool.id);
     }
@@ -104,18 +148,26 @@ export class DocumentOwner {
     this.core.int('set_subscription_notify', this.notifyPointer);
     this.handle = this.core.int(
       'local_open',
-      this.params.docId,
+      docId,
       '',
       this.reducer,
       this.env,
       this.env === 0 ? '' : DOCUMENT_DIRECTORY,
+      LOCAL_SYNC_LAZILY | LOCAL_REBASE_IN_FLUSH,
     );
+    const flushes = this.pool?.flushes;
+    this.marks.mark('document opened', flushes && `${flushes.count} OPFS flushes, ${flushes.ms.toFixed(0)} ms`);
     this.afterChange();
     if (this.enabled) this.connect();
   }
 
   connectionStatus(): ConnectionStatus {
     return this.status;
+  }
+
+  /** Whether the app wants the connection on (whatever its status). */
+  connectionEnabled(): boolean {
+    return this.wanted;
   }
 
   /** The first timeline LSN whose verdict is still unknown. */
@@ -130,7 +182,9 @@ export class DocumentOwner {
       case 'mutate': {
         const bytes = new TextEncoder().encode(call.mutation);
         try {
+          this.lastMutationAt = performance.now();
           this.core.withBytes(bytes, (pointer, length) => this.core.int('local_mutate', this.handle, pointer, length));
+          this.scheduleSync();
           const info = this.info();
           return { lsn: info.timeline_range.next - 1 };
         } finally {
@@ -156,6 +210,7 @@ export class DocumentOwner {
           this.core.int('local_unsubscribe', this.handle, id);
           this.bySubscriber.delete(key);
           this.subscriptions.delete(id);
+          this.delivered.delete(id);
         }
         return null;
       }
@@ -171,6 +226,7 @@ export class DocumentOwner {
       if (owner.client !== client) continue;
       this.core.int('local_unsubscribe', this.handle, id);
       this.subscriptions.delete(id);
+      this.delivered.delete(id);
       this.bySubscriber.delete(`${client}:${owner.subscription}`);
     }
   }
@@ -186,14 +242,17 @@ export class DocumentOwner {
     this.closed = true;
     this.enabled = false;
     if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
-    if (this.flushTimer !== null) clearTimeout(this.flushTimer);
+    if (this.receiveTimer !== null) clearTimeout(this.receiveTimer);
     this.socket?.close();
     this.socket = null;
-    if (this.handle !== 0) this.core.int('close', this.handle);
+    if (this.handle !== 0) {
+      this.syncTimeline();
+      this.core.int('close', this.handle);
+    }
     if (this.env !== 0) this.core.int('env_close', this.env);
     if (this.reducer !== 0) this.core.int('reducer_close', this.reducer);
     if (this.guest !== 0) unregisterGuest(this.core.module, this.guest);
-    await this.pool?.close(this.core.module);
+    await this.pool?.close(this.core?.module);
   }
 
   private info(): LocalInfo {
@@ -221,25 +280,33 @@ export class DocumentOwner {
     for (const id of dirty) {
       const owner = this.subscriptions.get(id);
       if (owner === undefined) continue;
-      const result = this.core.json<{ columns: string[]; rows: unknown[][] } | { error: string }>(
-        'subscription_result',
-        this.handle,
-        id,
-      );
+      // A rebase onto the server's version of what was applied optimistically
+      // usually gives the same rows: the tab need not parse and render them.
+      const text = this.core.text('subscription_result', this.handle, id);
+      if (text === this.delivered.get(id)) continue;
+      this.delivered.set(id, text);
+      const result = JSON.parse(text) as { columns: string[]; rows: unknown[][] } | { error: string };
       if ('error' in result) this.output.rows(owner.client, owner.subscription, null, result.error);
       else this.output.rows(owner.client, owner.subscription, rowsToObjects(result), null);
     }
   }
 
-  private setStatus(status: ConnectionStatus): void {
-    if (status === this.status) return;
+  private setStatus(status: ConnectionStatus, force = false): void {
+    if (status === this.status && !force) return;
     this.status = status;
-    this.output.event({ kind: 'status', status });
+    this.output.event({ kind: 'status', status, enabled: this.wanted });
+  }
+
+  private configured(): boolean {
+    return this.params.serverUrl !== undefined && this.params.serverUrl !== '';
   }
 
   private setEnabled(enabled: boolean): void {
-    const configured = this.params.serverUrl !== undefined && this.params.serverUrl !== '';
-    this.enabled = enabled && configured;
+    const changed = enabled !== this.wanted;
+    this.wanted = enabled;
+    this.enabled = enabled && this.configured();
+    // Every tab learns the choice even when the status stays (no server).
+    if (changed && !this.enabled && this.status === 'disabled') this.setStatus('disabled', true);
     if (!this.enabled) {
       if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
       this.reconnectTimer = null;
@@ -281,20 +348,9 @@ export class DocumentOwner {
     };
     socket.onmessage = (event: MessageEvent) => {
       if (this.socket !== socket || !(event.data instanceof ArrayBuffer)) return;
-      try {
-        this.core.withBytes(new Uint8Array(event.data), (pointer, length) =>
-          this.core.int('local_receive', this.handle, pointer, length),
-        );
-      } catch (error) {
-        // A bad message means a bad connection: start over (nothing is lost).
-        console.warn(`sqlsync: closing the connection: ${message(error)}`);
-        this.disconnect();
-        this.scheduleReconnect();
-        return;
-      } finally {
-        if (this.socket === socket || this.socket === null) this.afterChange();
-      }
-      this.scheduleFlush();
+      if (this.inbox.length === 0) this.inboxSince = performance.now();
+      this.inbox.push(event.data);
+      this.receiveLater();
     };
     socket.onclose = () => {
       if (this.socket !== socket) return;
@@ -310,6 +366,10 @@ export class DocumentOwner {
     this.socket = null;
     socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
     if (socket.readyState === socket.CONNECTING || socket.readyState === socket.OPEN) socket.close();
+    // Messages of this connection's session: the next one starts over.
+    this.inbox.length = 0;
+    if (this.receiveTimer !== null) clearTimeout(this.receiveTimer);
+    this.receiveTimer = null;
     try {
       this.core.int('local_disconnect', this.handle);
     } catch (error) {
@@ -328,19 +388,82 @@ export class DocumentOwner {
     }, delay);
   }
 
-  // The server sends frames in bursts; rebase once the burst is over.
-  private scheduleFlush(): void {
-    if (this.flushTimer !== null) return;
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = null;
-      if (this.closed) return;
-      try {
-        this.core.int('local_flush', this.handle);
-      } catch (error) {
-        console.warn(`sqlsync: flush: ${message(error)}`);
-      }
+  // Mutations are made durable once per task, after their replies and rows
+  // were posted: the tab renders while the worker flushes OPFS, and a burst
+  // of calls in one task costs one flush. Only then can they be sent (the
+  // core sends durable entries only). The price, stated in docs/browser.md:
+  // a crash of the tab within that task loses a mutation whose promise
+  // already resolved.
+  private scheduleSync(): void {
+    if (this.syncScheduled) return;
+    this.syncScheduled = true;
+    queueMicrotask(() => {
+      this.syncScheduled = false;
+      this.syncMutations();
+    });
+  }
+
+  /**
+   * Makes the mutations made so far durable now and sends them. For a call
+   * from another tab, before replying: this tab may close (ending the
+   * worker) at any moment, and the other tab must not lose a mutation whose
+   * promise resolved.
+   */
+  syncMutations(): void {
+    if (this.closed) return;
+    this.syncTimeline();
+    this.sendOutbox();
+  }
+
+  private syncTimeline(): void {
+    try {
+      this.core.int('local_sync', this.handle);
+    } catch (error) {
+      // The core withdrew what it could not store; the tabs see that state.
+      console.error(`sqlsync: storing mutations failed; reopen the document: ${message(error)}`);
       this.afterChange();
-    }, FLUSH_DELAY_MS);
+    }
+  }
+
+  // Server messages wait while the tabs are making mutations: given to the
+  // core together they cost one rebase (re-applying the pending mutations,
+  // re-running the queries, and its OPFS flushes) instead of one per
+  // confirmed mutation, and the next local mutation does not queue behind
+  // them. Confirmations arrive at most RECEIVE_MAX_WAIT_MS later; with no
+  // local activity (other users' changes) they are processed at once, a
+  // burst of them in one go.
+  private receiveLater(): void {
+    if (this.receiveTimer !== null || this.inbox.length === 0) return;
+    const due = Math.min(this.lastMutationAt + RECEIVE_QUIET_MS, this.inboxSince + RECEIVE_MAX_WAIT_MS);
+    this.receiveTimer = setTimeout(() => {
+      this.receiveTimer = null;
+      const now = performance.now();
+      if (now < this.lastMutationAt + RECEIVE_QUIET_MS && now < this.inboxSince + RECEIVE_MAX_WAIT_MS) {
+        this.receiveLater();
+      } else {
+        this.receiveInbox();
+      }
+    }, Math.max(0, due - performance.now()));
+  }
+
+  private receiveInbox(): void {
+    if (this.closed) return;
+    const messages = this.inbox.splice(0);
+    try {
+      for (const data of messages) {
+        this.core.withBytes(new Uint8Array(data), (pointer, length) =>
+          this.core.int('local_receive', this.handle, pointer, length),
+        );
+      }
+      this.core.int('local_flush', this.handle);
+    } catch (error) {
+      // A bad message means a bad connection: start over (nothing is lost).
+      console.warn(`sqlsync: closing the connection: ${message(error)}`);
+      this.disconnect();
+      this.scheduleReconnect();
+      return;
+    }
+    this.afterChange();
   }
 
   private sendOutbox(): void {

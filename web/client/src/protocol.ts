@@ -2,6 +2,8 @@
 // workers of one document in different tabs (BroadcastChannel). Design:
 // docs/browser.md, "Cross-tab".
 
+import type { StartupMark } from './timing.js';
+
 export type ConnectionStatus = 'disabled' | 'connecting' | 'connected' | 'offline';
 
 /** What a tab asks of the document; answered by the owner. */
@@ -21,11 +23,15 @@ export interface OpenParams {
   serverUrl?: string;
   token?: string;
   coreUrl: string;
+  /** OpenOptions.connectionEnabled; absent: true. */
+  connectionEnabled?: boolean;
 }
 
 /** Events every tab of the document receives. */
 export type DocumentEvent =
-  | { kind: 'status'; status: ConnectionStatus }
+  // `enabled`: the app's on/off choice (setConnectionEnabled), which a new
+  // owner inherits.
+  | { kind: 'status'; status: ConnectionStatus; enabled: boolean }
   // Mutations of this replica's timeline below `before` have their verdict.
   | { kind: 'progress'; before: number }
   | { kind: 'rejection'; lsn: number; message: string };
@@ -39,7 +45,7 @@ export type TabRequest =
 
 /** Worker → its tab. */
 export type TabEvent =
-  | { kind: 'opened'; owner: boolean }
+  | { kind: 'opened'; owner: boolean; marks: StartupMark[] }
   | { kind: 'openFailed'; error: string }
   | { kind: 'reply'; id: number; ok: true; value: CallResult }
   | { kind: 'reply'; id: number; ok: false; error: string }
@@ -54,7 +60,7 @@ export type ChannelMessage =
   // A worker that is not the owner asks the owner to announce itself.
   | { kind: 'hello'; from: string }
   // The owner says who it is (on taking over, and in answer to hello).
-  | { kind: 'owner'; owner: string; status: ConnectionStatus; progress: number }
+  | { kind: 'owner'; owner: string; status: ConnectionStatus; enabled: boolean; progress: number }
   | { kind: 'call'; from: string; to: string; id: number; call: Call }
   | { kind: 'reply'; to: string; id: number; ok: boolean; value?: CallResult; error?: string }
   | { kind: 'rows'; to: string; subscription: number; rows?: Record<string, unknown>[]; error?: string }

@@ -5,7 +5,14 @@
 // owner's tab closes its lock is released and another worker takes over.
 // Design: docs/browser.md, "Cross-tab".
 
-import { loadCoreModule } from './core.js';
+import { compileCore, loadCoreModule } from './core.js';
+// Modules the owner needs, imported here too so that the browser fetches
+// them with the first wave instead of after owner.js (one round trip less
+// before the worker runs).
+import './backoff.js';
+import './guest-host.js';
+import './ids.js';
+import './rows.js';
 import { DocumentOwner, type OwnerDependencies } from './owner.js';
 import { opfsPoolDirectory } from './opfs-pool.js';
 import {
@@ -19,6 +26,7 @@ import {
   type TabEvent,
   type TabRequest,
 } from './protocol.js';
+import { StartupMarks } from './timing.js';
 
 interface WorkerScope {
   postMessage(message: TabEvent): void;
@@ -29,6 +37,20 @@ const scope = self as unknown as WorkerScope;
 
 const me = crypto.randomUUID();
 const LIVENESS_CHECK_MS = 5_000;
+
+const marks = new StartupMarks();
+marks.marks.push({ name: 'worker created', at: performance.timeOrigin });
+marks.mark('worker script started');
+
+// The tab serves the core next to this script (OpenParams.coreUrl names
+// the same directory). Compiling it is the longest step of opening a
+// document, so it starts now, before the owner election; a follower that
+// never becomes the owner wastes it, one that takes over later has it ready.
+// (loadCoreModule then reuses it.)
+compileCore(new URL('./', import.meta.url).href).then(
+  () => marks.mark('core compiled'),
+  () => undefined, // reported by loadCoreModule if the core is used
+);
 
 const browserDependencies: OwnerDependencies = {
   loadCore: loadCoreModule,
@@ -53,6 +75,9 @@ let owner: DocumentOwner | null = null;
 let ownerId: string | null = null;
 let opened = false;
 let releaseOwnership: (() => void) | null = null;
+// The app's on/off choice for the connection as last heard from the owner
+// (this tab's own option until then): a worker that takes over keeps it.
+let connectionEnabled = true;
 // This tab's calls not answered yet, and its live subscriptions (sent again
 // to a new owner).
 const pending = new Map<number, Call>();
@@ -70,7 +95,8 @@ function post(message: ChannelMessage): void {
 function markOpened(isOwner: boolean): void {
   if (opened) return;
   opened = true;
-  toTab({ kind: 'opened', owner: isOwner });
+  marks.mark(isOwner ? 'opened as the owner' : 'opened as a follower');
+  toTab({ kind: 'opened', owner: isOwner, marks: marks.marks });
 }
 
 function errorText(error: unknown): string {
@@ -82,6 +108,7 @@ function runLocally(from: string, id: number, call: Call): void {
   let reply: ChannelMessage & { kind: 'reply' };
   try {
     reply = { kind: 'reply', to: from, id, ok: true, value: owner!.call(from, call) };
+    if (from !== me && call.method === 'mutate') owner!.syncMutations();
   } catch (error) {
     reply = { kind: 'reply', to: from, id, ok: false, error: errorText(error) };
   }
@@ -135,17 +162,25 @@ const ownerOutput = {
     }
   },
   event(event: DocumentEvent) {
+    if (event.kind === 'status') connectionEnabled = event.enabled;
     toTab(event);
     post({ kind: 'event', event });
   },
 };
 
 function announce(): void {
-  post({ kind: 'owner', owner: me, status: owner!.connectionStatus(), progress: owner!.progressMark() });
+  post({
+    kind: 'owner',
+    owner: me,
+    status: owner!.connectionStatus(),
+    enabled: owner!.connectionEnabled(),
+    progress: owner!.progressMark(),
+  });
 }
 
 async function becomeOwner(openParams: OpenParams): Promise<void> {
-  const candidate = new DocumentOwner(openParams, browserDependencies, ownerOutput);
+  marks.mark('owner lock acquired');
+  const candidate = new DocumentOwner({ ...openParams, connectionEnabled }, browserDependencies, ownerOutput, marks);
   try {
     await candidate.open();
   } catch (error) {
@@ -157,7 +192,7 @@ async function becomeOwner(openParams: OpenParams): Promise<void> {
   ownerId = me;
   announce();
   markOpened(true);
-  toTab({ kind: 'status', status: owner.connectionStatus() });
+  toTab({ kind: 'status', status: owner.connectionStatus(), enabled: connectionEnabled });
   replayToNewOwner();
   // Workers that died without saying bye (a crashed tab) lose their
   // subscriptions: each worker holds a lock named after it while it lives.
@@ -178,7 +213,8 @@ function onChannelMessage(message: ChannelMessage): void {
     case 'owner':
       if (message.owner === me || message.owner === ownerId) break;
       ownerId = message.owner;
-      toTab({ kind: 'status', status: message.status });
+      connectionEnabled = message.enabled;
+      toTab({ kind: 'status', status: message.status, enabled: message.enabled });
       if (message.progress >= 0) toTab({ kind: 'progress', before: message.progress });
       markOpened(false);
       replayToNewOwner();
@@ -198,13 +234,17 @@ function onChannelMessage(message: ChannelMessage): void {
       owner?.dropClient(message.from);
       break;
     case 'event':
-      if (owner === null) toTab(message.event);
+      if (owner !== null) break;
+      if (message.event.kind === 'status') connectionEnabled = message.event.enabled;
+      toTab(message.event);
       break;
   }
 }
 
 function open(openParams: OpenParams): void {
+  marks.mark('open request received');
   params = openParams;
+  connectionEnabled = openParams.connectionEnabled ?? true;
   channel = new BroadcastChannel(channelName(openParams.docId));
   channel.onmessage = (event: MessageEvent<ChannelMessage>) => onChannelMessage(event.data);
   void navigator.locks.request(workerLockName(openParams.docId, me), () => new Promise<never>(() => undefined));

@@ -4,10 +4,15 @@ import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testi
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { newDocumentId, openDocument } from '@sqlsync/client';
 import { FakeDocument } from '../../react/src/test/fake-document';
-import { App, parseRoute } from './app';
+import { App } from './app';
+import { parseRoute } from './route';
 import { TASKS_SQL, type Task, type TodoMutation } from './todo';
 
-vi.mock('@sqlsync/client', () => ({ openDocument: vi.fn(), newDocumentId: vi.fn() }));
+vi.mock('@sqlsync/client', async (importOriginal) => ({
+  ...(await importOriginal<typeof import('@sqlsync/client')>()),
+  openDocument: vi.fn(),
+  newDocumentId: vi.fn(),
+}));
 
 const LIST_ID = '0123456789abcdef0123456789abcdef';
 
@@ -157,14 +162,17 @@ describe('todo app', () => {
     doc = new FakeDocument<Task[]>(LIST_ID, [], { [TASKS_SQL]: (s) => s }, reduce);
     vi.mocked(openDocument).mockResolvedValue(doc);
     await openList();
-    await waitFor(() => expect(screen.getByTestId('status').dataset.status).toBe('disabled'));
-    expect(doc.enabledCalls[0]).toBe(false);
+    // Opened with the connection off, not connected and then turned off.
+    expect(vi.mocked(openDocument).mock.lastCall?.[0].connectionEnabled).toBe(false);
 
+    act(() => doc.setStatus('disabled'));
     fireEvent.click(screen.getByTestId('connection-toggle'));
+    expect(doc.enabledCalls).toEqual([true]);
     cleanup();
     doc = new FakeDocument<Task[]>(LIST_ID, [], { [TASKS_SQL]: (s) => s }, reduce);
     vi.mocked(openDocument).mockResolvedValue(doc);
     await openList();
+    expect(vi.mocked(openDocument).mock.lastCall?.[0].connectionEnabled).toBeUndefined();
     expect(doc.enabledCalls).toEqual([]);
   });
 

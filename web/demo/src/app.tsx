@@ -1,19 +1,9 @@
 import { useEffect, useState } from 'react';
-import { newDocumentId } from '@sqlsync/client';
+import { isDocumentId, newDocumentId } from '@sqlsync/client';
 import { ListPage } from './list-page';
+import { parseRoute, type Route } from './route';
 
-type Route = { page: 'home' } | { page: 'list'; docId: string } | { page: 'not-found'; hash: string };
-
-const DOC_ID = /^[0-9a-f]{32}$/;
 const RECENT_KEY = 'sqlsync-demo:recent-lists';
-
-export function parseRoute(hash: string): Route {
-  const path = hash.replace(/^#/, '');
-  if (path === '' || path === '/') return { page: 'home' };
-  const match = /^\/list\/([^/]+)$/.exec(path);
-  if (match && DOC_ID.test(match[1])) return { page: 'list', docId: match[1] };
-  return { page: 'not-found', hash };
-}
 
 function useRoute(): Route {
   const [route, setRoute] = useState(() => parseRoute(window.location.hash));
@@ -80,7 +70,7 @@ function Home() {
 function recentLists(): string[] {
   try {
     const parsed: unknown = JSON.parse(localStorage.getItem(RECENT_KEY) ?? '[]');
-    return Array.isArray(parsed) ? parsed.filter((id): id is string => typeof id === 'string' && DOC_ID.test(id)) : [];
+    return Array.isArray(parsed) ? parsed.filter((id): id is string => typeof id === 'string' && isDocumentId(id)) : [];
   } catch {
     return [];
   }

@@ -1,14 +1,7 @@
-// Browser benchmark page (driven by web/e2e/bench.mjs, readable by hand):
-//   cold start: navigation start -> first result of the query;
-//   mutate -> useQuery re-render: from calling mutate(CreateTask) to the
-//   commit of the React render that shows the new row, n times in sequence.
-// Query parameters: n (default 1000), doc (default: a new list), server (as
-// in the demo), query: `list` (default; the demo's list query, whose result
-// grows by a row per mutation) or `count` (one row, SELECT count(*)). The
-// result is published as window.sqlsyncBench and as JSON in #result.
+// The benchmark page's React part, loaded by bench.tsx (the entry, which
+// starts opening the document first). See bench.tsx for what it measures.
 import { useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { createRoot } from 'react-dom/client';
-import { newDocumentId } from '@sqlsync/client';
 import { SQLSyncProvider } from '@sqlsync/react';
 import { documentOptions } from './config';
 import { TASKS_SQL, useDocument, useMutate, useQuery } from './todo';
@@ -20,6 +13,11 @@ export interface BenchResult {
   /** From this script's start to the document being open (worker, core, reducer, OPFS). */
   openMs: number;
   openToFirstResultMs: number;
+  /**
+   * The document's startup marks (SQLSyncDocument.startupMarks) in ms since
+   * navigation start, then "first result".
+   */
+  startup: { name: string; ms: number; detail?: string }[];
   /** Null when n=0 (a cold-start-only run). */
   renderLatencyMs: { p50: number; p95: number; max: number; mean: number } | null;
 }
@@ -34,8 +32,6 @@ const params = new URLSearchParams(window.location.search);
 const mutations = Number(params.get('n') ?? '1000');
 const queryName = params.get('query') === 'count' ? 'count' : 'list';
 const QUERIES = { list: TASKS_SQL, count: 'SELECT count(*) AS n FROM tasks' };
-const docId = params.get('doc') ?? newDocumentId();
-const scriptStart = performance.now();
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
@@ -50,7 +46,7 @@ function taskCount(rows: Record<string, unknown>[]): number {
   return queryName === 'count' ? Number(rows[0]?.n ?? 0) : rows.length;
 }
 
-function Bench() {
+function Bench({ docId, scriptStart }: { docId: string; scriptStart: number }) {
   const tasks = useQuery(QUERIES[queryName]);
   const mutate = useMutate();
   const document = useDocument();
@@ -87,9 +83,16 @@ function Bench() {
       }
       latencies.sort((a, b) => a - b);
       const first = firstResultAt.current ?? NaN;
+      const startup = (document?.startupMarks ?? []).map(({ name, at, detail }) => ({
+        name,
+        ms: round(at - performance.timeOrigin),
+        ...(detail !== undefined ? { detail } : {}),
+      }));
+      startup.push({ name: 'page script started', ms: round(scriptStart) }, { name: 'first result', ms: round(first) });
       setResult({
         mutations,
         query: queryName,
+        startup,
         coldStartMs: round(first),
         openMs: round((openAt.current ?? NaN) - scriptStart),
         openToFirstResultMs: round(first - scriptStart),
@@ -129,8 +132,11 @@ function Bench() {
   );
 }
 
-createRoot(document.getElementById('root')!).render(
-  <SQLSyncProvider options={documentOptions(docId)}>
-    <Bench />
-  </SQLSyncProvider>,
-);
+/** Renders the benchmark of `docId`; `scriptStart`: when the entry script started. */
+export function startBench(docId: string, scriptStart: number): void {
+  createRoot(document.getElementById('root')!).render(
+    <SQLSyncProvider options={documentOptions(docId)}>
+      <Bench docId={docId} scriptStart={scriptStart} />
+    </SQLSyncProvider>,
+  );
+}

@@ -1,5 +1,5 @@
-import { useEffect } from 'react';
 import type { ConnectionStatus } from '@sqlsync/client';
+import { rememberOffline } from './config';
 import { useConnectionStatus, useSetConnectionEnabled } from './todo';
 
 const LABELS: Record<ConnectionStatus, string> = {
@@ -9,19 +9,13 @@ const LABELS: Record<ConnectionStatus, string> = {
   disabled: 'Offline',
 };
 
-// The user's "Go offline" survives a reload: it is a choice, not a state.
-const offlineKey = (docId: string) => `sqlsync-demo:offline:${docId}`;
-
 /**
- * The status badge and the online/offline switch of the list `docId`;
- * just a badge for a list opened without a server (`?server=none`).
+ * The status badge and the online/offline switch of the list `docId` (the
+ * choice is remembered for the next open, see config.ts); just a badge for a list opened without a server (`?server=none`).
  */
 export function ConnectionControls({ docId, localOnly }: { docId: string; localOnly: boolean }) {
   const status = useConnectionStatus();
   const setEnabled = useSetConnectionEnabled();
-  useEffect(() => {
-    if (!localOnly && localStorage.getItem(offlineKey(docId))) setEnabled(false);
-  }, [docId, localOnly, setEnabled]);
 
   if (localOnly) {
     return (
@@ -33,8 +27,7 @@ export function ConnectionControls({ docId, localOnly }: { docId: string; localO
 
   const enabled = status !== 'disabled';
   const toggle = () => {
-    if (enabled) localStorage.setItem(offlineKey(docId), '1');
-    else localStorage.removeItem(offlineKey(docId));
+    rememberOffline(docId, enabled);
     setEnabled(!enabled);
   };
   return (

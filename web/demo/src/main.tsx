@@ -1,5 +1,10 @@
-import { createRoot } from 'react-dom/client';
-import { App } from './app';
-import './styles.css';
+// The demo's entry. It stays small (no React) so that the list in the
+// address starts opening (worker, core, OPFS) while React and the app load;
+// the list page's provider then takes that document (preloadDocument).
+import { preloadDocument } from '@sqlsync/client';
+import { documentOptions } from './config';
+import { parseRoute } from './route';
 
-createRoot(document.getElementById('root')!).render(<App />);
+const route = parseRoute(window.location.hash);
+if (route.page === 'list') preloadDocument(documentOptions(route.docId));
+void import('./root');

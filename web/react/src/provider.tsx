@@ -55,7 +55,7 @@ export function SQLSyncProvider(props: SQLSyncProviderProps) {
 
   const ready = useMemo(() => (given ? Promise.resolve(given) : opened.ready), [given, opened.ready]);
   const error = given ? null : opened.error;
-  const statusBeforeOpen = props.options?.serverUrl ? 'connecting' : 'disabled';
+  const statusBeforeOpen = props.options?.serverUrl && props.options.connectionEnabled !== false ? 'connecting' : 'disabled';
   const slot = useMemo<DocumentSlot>(
     () => ({
       document,

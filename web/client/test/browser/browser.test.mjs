@@ -55,13 +55,13 @@ const newDocId = () => (Date.now().toString(16) + (++docCount).toString(16)).pad
 
 // A page with the document open as window.doc and its task list mirrored
 // in window.tasks by a subscription.
-async function openPage(context, docId, { reducer = 'todo.sql', online = true } = {}) {
+async function openPage(context, docId, { reducer = 'todo.sql', online = true, connectionEnabled } = {}) {
   const page = await context.newPage();
   page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
   await page.goto(`${server.url}/test.html`);
   await page.waitForFunction(() => window.sqlsyncReady === true);
-  await page.evaluate(async ({ docId, reducerUrl, serverUrl, sql }) => {
-    window.doc = await window.sqlsync.openDocument({ docId, reducerUrl, serverUrl });
+  await page.evaluate(async ({ docId, reducerUrl, serverUrl, connectionEnabled, sql }) => {
+    window.doc = await window.sqlsync.openDocument({ docId, reducerUrl, serverUrl, connectionEnabled });
     window.tasks = null;
     const show = () => {
       document.getElementById('state').textContent =
@@ -69,7 +69,7 @@ async function openPage(context, docId, { reducer = 'todo.sql', online = true } 
     };
     window.doc.onConnectionStatus(show);
     window.doc.subscribe(sql, [], (rows) => { window.tasks = rows; show(); }, (error) => { window.tasksError = error.message; });
-  }, { docId, reducerUrl: `/fixtures/${reducer}`, serverUrl: online ? server.url : undefined, sql: TASKS });
+  }, { docId, reducerUrl: `/fixtures/${reducer}`, serverUrl: online ? server.url : undefined, connectionEnabled, sql: TASKS });
   return page;
 }
 
@@ -164,6 +164,48 @@ test('closing the owner page loses nothing and the other page takes over', async
     const third = await openPage(context, docId);
     await waitForTasks(third, 2, 'a new page served by the new owner');
     await other.screenshot({ path: path.join(artifacts, 'owner-closed.png') });
+  } finally {
+    await context.close();
+  }
+});
+
+test('connectionEnabled: false opens the document offline, and a page taking over keeps the choice in force', async () => {
+  const { context } = await launch();
+  const statusOf = (page) => page.evaluate(() => window.doc.connectionStatus());
+  const waitForStatus = (page, status) =>
+    page.waitForFunction((s) => window.doc.connectionStatus() === s, status, { timeout: 10_000 });
+  try {
+    const docId = newDocId();
+    const first = await openPage(context, docId, { connectionEnabled: false });
+    assert.equal(await statusOf(first), 'disabled');
+    await mutate(first, { tag: 'CreateTask', id: 't1', description: 'kept local' });
+    // Joining with the default (on) takes the document's current choice.
+    const second = await openPage(context, docId);
+    await waitForTasks(second, 1, 'the second page');
+    await waitForStatus(second, 'disabled');
+
+    await first.close();
+    await mutate(second, { tag: 'CreateTask', id: 't2', description: 'after the owner left' });
+    await waitForTasks(second, 2, 'the second page after taking over');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(await statusOf(second), 'disabled', 'the new owner inherited "off"');
+    assert.deepEqual(server.query(docId, TASKS), [], 'nothing synced while the connection is off');
+
+    await second.evaluate(() => window.doc.setConnectionEnabled(true));
+    await waitFor(() => server.query(docId, TASKS).length === 2, 'the mutations to reach the server once enabled');
+    await waitForStatus(second, 'connected');
+
+    // A choice made at run time is inherited the same way.
+    const third = await openPage(context, docId, { connectionEnabled: true });
+    await waitForStatus(third, 'connected');
+    await second.evaluate(() => window.doc.setConnectionEnabled(false));
+    await waitForStatus(third, 'disabled');
+    await second.close();
+    await mutate(third, { tag: 'CreateTask', id: 't3', description: 'third page, offline' });
+    await waitForTasks(third, 3, 'the third page after taking over');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(await statusOf(third), 'disabled', 'the new owner inherited the run-time "off"');
+    assert.equal(server.query(docId, TASKS).length, 2, 'the third task stayed local');
   } finally {
     await context.close();
   }

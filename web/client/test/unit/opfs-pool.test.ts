@@ -7,6 +7,7 @@ import { SlotPool, slotFileName, type PoolDirectory, type SyncHandle } from '../
 function memoryDirectory(names: string[] = [], shortWrites = false) {
   const files = new Map<string, Uint8Array>(names.map((name) => [name, new Uint8Array(0)]));
   const opened: string[] = [];
+  const flushed: string[] = [];
   const directory: PoolDirectory = {
     async list() {
       return [...files.keys()];
@@ -33,16 +34,34 @@ function memoryDirectory(names: string[] = [], shortWrites = false) {
           files.set(name, files.get(name)!.slice(0, size));
         },
         getSize: () => files.get(name)!.length,
-        flush() {},
+        flush() {
+          flushed.push(name);
+        },
         close() {},
       };
       return handle;
     },
   };
-  return { directory, files, opened };
+  return { directory, files, opened, flushed };
 }
 
 describe('SlotPool', () => {
+  it('flushes a slot only if written since its last flush, and each once after opening', async () => {
+    const { directory, flushed } = memoryDirectory();
+    const pool = await SlotPool.open(directory, 3);
+    pool.flush(0);
+    pool.flush(0);
+    expect(flushed).toEqual([slotFileName(0)]);
+    pool.write(0, 0, Uint8Array.from([1]));
+    pool.truncate(1, 0);
+    pool.flush(0);
+    pool.flush(1);
+    pool.flush(1);
+    pool.flush(0);
+    expect(flushed).toEqual([0, 0, 1].map(slotFileName));
+    expect(pool.flushes.count).toBe(3);
+  });
+
   it('opens existing pool files by number and creates the missing ones', async () => {
     const { directory, opened } = memoryDirectory([slotFileName(5), 'unrelated']);
     const pool = await SlotPool.open(directory, 3);

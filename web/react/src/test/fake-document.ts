@@ -7,6 +7,7 @@ import type {
   MutationHandle,
   Rejection,
   SQLSyncDocument,
+  StartupMark,
 } from '@sqlsync/client';
 
 export type Row = Record<string, unknown>;
@@ -25,6 +26,7 @@ export class FakeDocument<State> implements SQLSyncDocument {
   closed = false;
   mutations: unknown[] = [];
   enabledCalls: boolean[] = [];
+  readonly startupMarks: StartupMark[] = [];
   private status: ConnectionStatus = 'connected';
   private readonly subscriptions = new Set<Subscription<State>>();
   private readonly statusListeners = new Set<(s: ConnectionStatus) => void>();
