@@ -8,6 +8,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <condition_variable>
+#include <mutex>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -48,9 +51,59 @@ std::string quoted(const std::string& path) { return "'" + path + "'"; }
 // whatever close() returns, and a retry could close someone else's.
 void close_descriptor(int fd) { ::close(fd); }
 
+// Group commit across files (Env::posix_shared_sync): a sync waits for one
+// syncfs(2) that starts after it was asked for; whoever finds none running
+// starts it, so every thread asking meanwhile shares the next flush.
+class SharedSync {
+ public:
+  Status sync(int fd, const std::string& path) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    const uint64_t needed = started_ + 1;
+    while (finished_ < needed) {
+      if (running_) {
+        done_.wait(lock);
+        continue;
+      }
+      running_ = true;
+      const uint64_t round = ++started_;
+      lock.unlock();
+      Status status = flush(fd, path);
+      lock.lock();
+      running_ = false;
+      finished_ = round;
+      status_ = std::move(status);
+      done_.notify_all();
+    }
+    return status_;
+  }
+
+ private:
+  static Status flush(int fd, const std::string& path) {
+#ifdef __EMSCRIPTEN__
+    // No file system to share in the browser build: a plain sync.
+    while (::fsync(fd) != 0) {
+#else
+    while (::syncfs(fd) != 0) {
+#endif
+      int error = errno;
+      if (error != EINTR) return posix_error("sync the file system holding " + quoted(path), error);
+    }
+    return Status::ok();
+  }
+
+  std::mutex mutex_;
+  std::condition_variable done_;
+  uint64_t started_ = 0;   // flushes started
+  uint64_t finished_ = 0;  // the newest flush finished
+  bool running_ = false;
+  Status status_;          // of the flush that finished last
+};
+
 class PosixFile final : public File {
  public:
-  PosixFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  // `shared_sync` null: sync() is fdatasync(2) of this file.
+  PosixFile(int fd, std::string path, SharedSync* shared_sync)
+      : fd_(fd), path_(std::move(path)), shared_sync_(shared_sync) {}
   ~PosixFile() override { close_descriptor(fd_); }
 
   PosixFile(const PosixFile&) = delete;
@@ -96,6 +149,7 @@ class PosixFile final : public File {
   }
 
   Status sync() override {
+    if (shared_sync_ != nullptr) return shared_sync_->sync(fd_, path_);
     while (::fdatasync(fd_) != 0) {
       int error = errno;
       if (error != EINTR) return posix_error("sync " + quoted(path_), error);
@@ -125,6 +179,7 @@ class PosixFile final : public File {
  private:
   int fd_;
   std::string path_;
+  SharedSync* shared_sync_;
 };
 
 // open() that retries when a signal interrupts it.
@@ -138,6 +193,8 @@ int open_retrying(const char* path, int flags, mode_t permissions) {
 
 class PosixEnv final : public Env {
  public:
+  explicit PosixEnv(bool shared_sync) : shared_sync_(shared_sync ? std::make_unique<SharedSync>() : nullptr) {}
+
   Result<std::unique_ptr<File>> open_file(const std::string& path, OpenMode mode) override {
     int flags = O_CLOEXEC;
     switch (mode) {
@@ -151,7 +208,7 @@ class PosixEnv final : public Env {
       int error = errno;
       return posix_error("open " + quoted(path), error);
     }
-    auto file = std::make_unique<PosixFile>(fd, path);
+    auto file = std::make_unique<PosixFile>(fd, path, shared_sync_.get());
     // A read-only open() accepts a directory; refuse it here, as every Env
     // does, rather than on the first read.
     struct stat info;
@@ -268,6 +325,8 @@ class PosixEnv final : public Env {
   }
 
  private:
+  std::unique_ptr<SharedSync> shared_sync_;  // null: each file syncs alone
+
   static Status make_one_dir(const std::string& path) {
     if (::mkdir(path.c_str(), 0755) == 0) return Status::ok();
     int error = errno;
@@ -284,7 +343,12 @@ class PosixEnv final : public Env {
 
 Env* Env::posix() {
   // Never destroyed, so it stays usable from other static destructors.
-  static Env* const env = new PosixEnv();
+  static Env* const env = new PosixEnv(/*shared_sync=*/false);
+  return env;
+}
+
+Env* Env::posix_shared_sync() {
+  static Env* const env = new PosixEnv(/*shared_sync=*/true);
   return env;
 }
 

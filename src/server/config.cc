@@ -99,6 +99,17 @@ const Setting kSettings[] = {
      "frames a client may send beyond the last acknowledgement (at least the protocol window, 64)",
      set_number<&ServerConfig::max_in_flight_frames, ReplicationSession::Options{}.window, UINT32_MAX>,
      show_number<&ServerConfig::max_in_flight_frames>},
+    {"sync", "file|filesystem",
+     "make a round durable with fdatasync of its document's files, or with one syncfs of the whole file system "
+     "shared by all documents syncing at once (faster under load; for a data directory on a disk of its own)",
+     [](ServerConfig& config, std::string_view value, const std::string& what) -> Status {
+       if (value != "file" && value != "filesystem") {
+         return Status::invalid_argument(what + " must be file or filesystem, not '" + std::string(value) + "'");
+       }
+       config.sync_filesystem = value == "filesystem";
+       return Status::ok();
+     },
+     [](const ServerConfig& config) { return std::string(config.sync_filesystem ? "filesystem" : "file"); }},
 };
 
 const Setting* find_setting(std::string_view name) {

@@ -28,6 +28,11 @@ struct ServerConfig {
   // Protocol frames a client may send beyond the server's last
   // acknowledgement of that timeline; at least the protocol's window.
   uint64_t max_in_flight_frames = 64;
+  // How a round makes its document durable: false, fdatasync of the
+  // document's files; true, one syncfs of the data directory's file system
+  // shared by every document syncing at the same time (Env::posix_shared_sync:
+  // for a data directory on a disk of its own).
+  bool sync_filesystem = false;
 };
 
 // What `sqlsync-server token ...` should sign.

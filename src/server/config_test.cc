@@ -31,6 +31,7 @@ TEST_F(ConfigTest, DefaultsWithoutArguments) {
   EXPECT_EQ(command->config.threads, 2u);
   EXPECT_TRUE(command->config.auth_secret.empty());
   EXPECT_TRUE(command->config.static_directory.empty());
+  EXPECT_FALSE(command->config.sync_filesystem);
 }
 
 TEST_F(ConfigTest, ParsesEveryFlag) {
@@ -38,7 +39,7 @@ TEST_F(ConfigTest, ParsesEveryFlag) {
                                    "--auth-secret", "k", "--threads", "4", "--document-threads", "8",
                                    "--max-message-bytes", "2048", "--max-reducer-bytes", "4096",
                                    "--max-connections", "10", "--max-documents", "3", "--max-in-flight-frames",
-                                   "128"});
+                                   "128", "--sync", "filesystem"});
   ASSERT_TRUE(command.is_ok()) << command.status().to_string();
   const ServerConfig& config = command->config;
   EXPECT_EQ(config.listen_address, "0.0.0.0");
@@ -53,6 +54,7 @@ TEST_F(ConfigTest, ParsesEveryFlag) {
   EXPECT_EQ(config.max_connections, 10u);
   EXPECT_EQ(config.max_documents, 3u);
   EXPECT_EQ(config.max_in_flight_frames, 128u);
+  EXPECT_TRUE(config.sync_filesystem);
 }
 
 TEST_F(ConfigTest, RefusesBadArgumentsNamingThem) {
@@ -67,6 +69,10 @@ TEST_F(ConfigTest, RefusesBadArgumentsNamingThem) {
   EXPECT_FALSE(parse({"--max-documents", "-1"}).is_ok());
   // Below the protocol window a well-behaved client would be cut off.
   EXPECT_FALSE(parse({"--max-in-flight-frames", "63"}).is_ok());
+  Result<Command> sync = parse({"--sync", "disk"});
+  ASSERT_FALSE(sync.is_ok());
+  EXPECT_NE(sync.status().message().find("must be file or filesystem, not 'disk'"), std::string::npos)
+      << sync.status().to_string();
 }
 
 TEST_F(ConfigTest, ReadsJsonConfigAndFlagsWinWhateverTheOrder) {

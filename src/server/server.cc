@@ -224,7 +224,10 @@ class DocumentActor : public std::enable_shared_from_this<DocumentActor> {
 struct Hub {
   explicit Hub(const Server::Options& options)
       : config(options.config),
-        env(options.env != nullptr ? options.env : Env::posix(), &metrics),
+        env(options.env != nullptr                ? options.env
+            : options.config.sync_filesystem ? Env::posix_shared_sync()
+                                             : Env::posix(),
+            &metrics),
         auth(options.config.auth_secret),
         documents_io(static_cast<int>(options.config.document_threads)),
         documents_work(documents_io.get_executor()),

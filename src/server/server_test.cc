@@ -264,6 +264,7 @@ class Replica {
 
 class ServerTest : public ::testing::Test {
  protected:
+  void documents_survive_a_restart();
   void SetUp() override {
     char pattern[] = "/tmp/sqlsync-server-test-XXXXXX";
     ASSERT_NE(mkdtemp(pattern), nullptr);
@@ -775,7 +776,17 @@ TEST_F(ServerTest, IdleDocumentsAreUnloadedAndReloadFromDisk) {
   EXPECT_EQ(server_rows(first, kTasksSql).size(), 1u);  // reloaded from its journals
 }
 
+// Also with --sync filesystem (one syncfs shared by the documents' rounds).
 TEST_F(ServerTest, DocumentsSurviveARestart) {
+  for (const bool sync_filesystem : {false, true}) {
+    SCOPED_TRACE(sync_filesystem ? "sync filesystem" : "sync file");
+    config_.sync_filesystem = sync_filesystem;
+    documents_survive_a_restart();
+  }
+}
+
+void ServerTest::documents_survive_a_restart() {
+  server_.reset();
   start();
   const std::string reducer = push_todo_reducer();
   const std::string id = create_document(reducer);
