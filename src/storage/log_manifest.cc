@@ -83,4 +83,12 @@ Status remove_unlisted_logs(Env& env, const std::string& directory, const Journa
   return Status::ok();
 }
 
+Result<std::unique_ptr<FileJournal>> open_current_log(Env& env, const std::string& directory,
+                                                      const JournalId& document_id, LogManifest* manifest) {
+  SQLSYNC_RETURN_IF_ERROR(env.create_dir_durably(directory));
+  SQLSYNC_ASSIGN_OR_RETURN(*manifest, read_log_manifest(env, directory, document_id));
+  SQLSYNC_RETURN_IF_ERROR(remove_unlisted_logs(env, directory, document_id, *manifest));
+  return FileJournal::open(&env, log_directory(directory, document_id, manifest->current), manifest->current);
+}
+
 }  // namespace sqlsync

@@ -5,6 +5,7 @@
 // Coordinators and durable replicas share this layout.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -38,5 +39,14 @@ Status publish_log_manifest(Env& env, const std::string& directory, const LogMan
 // log's included once the manifest has moved past it.
 Status remove_unlisted_logs(Env& env, const std::string& directory, const JournalId& document_id,
                             const LogManifest& manifest);
+
+class FileJournal;
+
+// Opens a durable document's directory: creates it durably if needed, reads
+// the manifest into *manifest, deletes the log directories it does not name,
+// and opens (recovering) the current storage log. Errors are those of the
+// steps, with the paths in them.
+Result<std::unique_ptr<FileJournal>> open_current_log(Env& env, const std::string& directory,
+                                                      const JournalId& document_id, LogManifest* manifest);
 
 }  // namespace sqlsync

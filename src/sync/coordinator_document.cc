@@ -656,13 +656,8 @@ Result<std::unique_ptr<CoordinatorDocument>> CoordinatorDocument::open(Options o
   if (options.directory.empty()) {
     log = std::make_unique<MemoryJournal>(options.document_id);
   } else {
-    Env& env = *options.env;
-    SQLSYNC_RETURN_IF_ERROR(env.create_dir_durably(options.directory));
-    SQLSYNC_ASSIGN_OR_RETURN(LogManifest manifest, read_log_manifest(env, options.directory, options.document_id));
-    SQLSYNC_RETURN_IF_ERROR(remove_unlisted_logs(env, options.directory, options.document_id, manifest));
-    SQLSYNC_ASSIGN_OR_RETURN(log, FileJournal::open(options.env, log_directory(options.directory, options.document_id,
-                                                                              manifest.current),
-                                                   manifest.current));
+    LogManifest manifest;
+    SQLSYNC_ASSIGN_OR_RETURN(log, open_current_log(*options.env, options.directory, options.document_id, &manifest));
     for (const JournalId& id : manifest.retained) {
       SQLSYNC_ASSIGN_OR_RETURN(std::unique_ptr<FileJournal> old,
                                FileJournal::open(options.env, log_directory(options.directory, options.document_id, id), id));

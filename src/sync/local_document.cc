@@ -494,13 +494,8 @@ Result<std::unique_ptr<LocalDocument>> LocalDocument::open(Options options) {
     if (stored) timeline_id = *stored;
     if (timeline_id.is_zero()) timeline_id = options.env->new_journal_id();
     const std::string timeline_dir = options.directory + "/" + kTimelinePrefix + timeline_id.to_hex();
-    Env& env = *options.env;
-    SQLSYNC_RETURN_IF_ERROR(env.create_dir_durably(options.directory));
-    SQLSYNC_ASSIGN_OR_RETURN(LogManifest manifest, read_log_manifest(env, options.directory, options.document_id));
-    SQLSYNC_RETURN_IF_ERROR(remove_unlisted_logs(env, options.directory, options.document_id, manifest));
-    SQLSYNC_ASSIGN_OR_RETURN(log, FileJournal::open(options.env, log_directory(options.directory, options.document_id,
-                                                                              manifest.current),
-                                                   manifest.current));
+    LogManifest manifest;
+    SQLSYNC_ASSIGN_OR_RETURN(log, open_current_log(*options.env, options.directory, options.document_id, &manifest));
     SQLSYNC_ASSIGN_OR_RETURN(timeline, FileJournal::open(options.env, timeline_dir, timeline_id));
   }
   SQLSYNC_ASSIGN_OR_RETURN(std::unique_ptr<DocumentDatabase> db,
