@@ -219,10 +219,12 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
     }
   }
 
-  void handle_frame(const JournalId& journal, Lsn lsn, uint64_t remaining) {
+  void handle_frame(const JournalId& journal, Lsn lsn) {
     LogState& log = logs_[journal];
     log.next = lsn + 1;
-    if (remaining == 0 || ++log.unacknowledged >= kWindow / 2) {
+    // As a replica does (ReplicationSession::Options::acknowledge_each_burst
+    // off): every half window, whatever the frames hint says.
+    if (++log.unacknowledged >= kWindow / 2) {
       log.unacknowledged = 0;
       send(encode_message(RangeReply{journal, LsnRange::half_open(log.first, log.next)}));
     }
@@ -232,14 +234,13 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
   // (docs/protocol.md, Frame) instead of checking and copying pages the
   // generator never uses, so the generator's CPU goes to the load.
   bool handle_frame_header(ByteView bytes) {
-    constexpr size_t kHeaderEnd = 2 + JournalId::kSize + 8 + 8;
+    constexpr size_t kHeaderEnd = 2 + JournalId::kSize + 8;
     if (bytes.size() < kHeaderEnd || bytes[0] != kProtocolVersion || bytes[1] != kFrameType) return false;
     Decoder decoder(bytes.subspan(2), StatusCode::kInvalidArgument, "frame");
     Result<JournalId> journal = decoder.journal_id();
     Result<uint64_t> lsn = decoder.u64();
-    Result<uint64_t> remaining = decoder.u64();
-    if (!journal.is_ok() || !lsn.is_ok() || !remaining.is_ok()) return false;
-    handle_frame(*journal, *lsn, *remaining);
+    if (!journal.is_ok() || !lsn.is_ok()) return false;
+    handle_frame(*journal, *lsn);
     return true;
   }
 

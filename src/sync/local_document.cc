@@ -130,8 +130,13 @@ class LocalDocument::Impl final : public ReplicationDestination {
   void on_rejection(RejectionCallback callback) { on_rejection_ = std::move(callback); }
 
   std::vector<Bytes> connect() {
+    // Nothing waits for a replica's acknowledgement of storage frames but
+    // the coordinator's window: acknowledging lazily halves what a replica
+    // sends when the coordinator's rounds come one frame at a time.
+    ReplicationSession::Options session_options;
+    session_options.acknowledge_each_burst = false;
     session_ = std::make_unique<ReplicationSession>(
-        ReplicationSession::Options{},
+        session_options,
         [this](const JournalId& journal, const LsnRange&) -> Result<ReplicationDestination*> {
           if (journal != db_->storage().log().id()) {
             return Status::invalid_argument("coordinator offered journal " + journal.to_hex() +

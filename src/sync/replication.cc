@@ -89,11 +89,21 @@ Result<std::vector<Message>> ReplicationSession::handle(const Message& message) 
   }
   ++in.unacknowledged;
   in.last_remaining = frame.remaining;
-  if (frame.remaining == 0 || in.unacknowledged >= std::max<uint32_t>(1, options_.window / 2)) {
+  const bool due = options_.acknowledge_each_burst
+                       ? frame.remaining == 0 || in.unacknowledged >= half_window()
+                       : lazy_acknowledgement_due(in);
+  if (due) {
     in.unacknowledged = 0;
     messages.push_back(acknowledge(frame.journal, in));
   }
   return messages;
+}
+
+// A sender whose window is full has window frames past the last
+// acknowledgement; once half of them are durable here this acknowledges, so
+// a lazy receiver never stalls its sender.
+bool ReplicationSession::lazy_acknowledgement_due(const Incoming& in) const {
+  return in.destination->acknowledged_next() >= in.acked_next + half_window();
 }
 
 RangeReply ReplicationSession::acknowledge(const JournalId& journal, Incoming& in) {
@@ -108,7 +118,9 @@ Result<std::vector<Message>> ReplicationSession::poll() {
     if (out.peer_known) SQLSYNC_RETURN_IF_ERROR(send_ready(out, messages));
   }
   for (auto& [journal, in] : incoming_) {
-    if (in.destination->acknowledged_next() > in.acked_next) {
+    const bool due = options_.acknowledge_each_burst ? in.destination->acknowledged_next() > in.acked_next
+                                                     : lazy_acknowledgement_due(in);
+    if (due) {
       in.unacknowledged = 0;
       messages.push_back(acknowledge(journal, in));
     }

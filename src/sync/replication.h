@@ -9,13 +9,16 @@
 // Only durable entries of a source are sent (Journal::durable_next()).
 // Receiver: accepts frames contiguously (re-sends of what it has are
 // acknowledged and ignored, gaps are an error) and acknowledges what is
-// durable (ReplicationDestination::acknowledged_next()) with a RangeReply
-// when the hint says no more frames are ready, or after window / 2
-// unacknowledged frames, and from poll() once more of it became durable.
+// durable (ReplicationDestination::acknowledged_next()) with a RangeReply:
+// eagerly, when the hint says no more frames are ready, after window / 2
+// unacknowledged frames, and from poll() once more of it became durable; or
+// lazily, only once window / 2 durable frames are unacknowledged (see
+// Options::acknowledge_each_burst).
 // Any error returned means the peer broke the protocol: close the connection;
 // a new connection starts again with a new session, so nothing is lost.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <vector>
@@ -46,6 +49,14 @@ class ReplicationSession {
     // peers must use the same window: the receiver acknowledges every
     // window / 2 frames.
     uint32_t window = 64;
+    // True: acknowledge at the end of every burst and whenever more became
+    // durable, for a peer that reads acknowledgements as confirmations (the
+    // coordinator's acknowledgement tells a replica that its mutations are
+    // durable and applied). False: acknowledge only once window / 2 durable
+    // frames are unacknowledged, which is all the sender's window needs and
+    // saves a message per burst when frames arrive one at a time (a replica
+    // receives one storage frame per coordinator round).
+    bool acknowledge_each_burst = true;
   };
   // Resolves the destination for a journal the peer announces with a
   // RangeRequest (called once per journal per session); an error refuses it.
@@ -91,6 +102,9 @@ class ReplicationSession {
     Lsn acked_next = 0;  // next LSN in the latest RangeReply sent
   };
   Status send_ready(Outgoing& out, std::vector<Message>& messages);
+  // Whether `in` is due a lazy acknowledgement (acknowledge_each_burst off).
+  bool lazy_acknowledgement_due(const Incoming& in) const;
+  uint32_t half_window() const { return std::max<uint32_t>(1, options_.window / 2); }
   static RangeReply acknowledge(const JournalId& journal, Incoming& in);
 
   Options options_;

@@ -77,10 +77,10 @@ struct Peer {
     return *journal;
   }
 
-  std::vector<Message> connect(uint32_t window) {
+  std::vector<Message> connect(ReplicationSession::Options options) {
     acked_next.clear();
     session = std::make_unique<ReplicationSession>(
-        ReplicationSession::Options{window},
+        options,
         [this](const JournalId& journal, const LsnRange& source_range) -> Result<ReplicationDestination*> {
           auto& destination = destinations[journal];
           if (!destination) destination = std::make_unique<JournalDestination>(journal, source_range.first());
@@ -95,7 +95,10 @@ struct Peer {
 // Every message is encoded by its sender and decoded by its receiver.
 class Link {
  public:
-  explicit Link(uint32_t window) : window_(window) {}
+  // `b_acknowledges_each_burst` sets b's acknowledgement policy (a's is
+  // always eager, as a coordinator's).
+  explicit Link(uint32_t window, bool b_acknowledges_each_burst = true)
+      : window_(window), b_acknowledges_each_burst_(b_acknowledges_each_burst) {}
 
   Peer a;
   Peer b;
@@ -109,8 +112,8 @@ class Link {
     to_b_.clear();
     last_frame_to_a_.clear();
     last_frame_to_b_.clear();
-    send(a, a.connect(window_));
-    send(b, b.connect(window_));
+    send(a, a.connect(ReplicationSession::Options{window_}));
+    send(b, b.connect(ReplicationSession::Options{window_, b_acknowledges_each_burst_}));
   }
 
   void send(Peer& from, const std::vector<Message>& messages) {
@@ -175,6 +178,7 @@ class Link {
   Bytes& last_frame_to(const Peer& to) { return &to == &a ? last_frame_to_a_ : last_frame_to_b_; }
 
   uint32_t window_;
+  bool b_acknowledges_each_burst_;
   std::deque<Bytes> to_a_;
   std::deque<Bytes> to_b_;
   Bytes last_frame_to_a_;
@@ -237,6 +241,127 @@ TEST(ReplicationTest, LastFrameOfABurstIsAcknowledgedAtOnce) {
   link.run();
   expect_replicated(link.a, link.b);
   EXPECT_EQ(2u, link.replies);  // the reply to the RangeRequest and one acknowledgement
+}
+
+// A source growing one entry at a time, each sent as a burst of one frame
+// (as a coordinator sends one storage frame per round).
+void trickle(Link& link, MemoryJournal& source, uint64_t entries) {
+  for (uint64_t i = 0; i < entries; ++i) {
+    append_entries(source, 1);
+    link.poll(link.a);
+    link.run();
+  }
+}
+
+TEST(ReplicationTest, EagerReceiverAcknowledgesEveryBurst) {
+  Link link(64);
+  MemoryJournal& source = link.a.add_source(test_id(1), 0);
+  link.connect();
+  link.run();
+  trickle(link, source, 100);
+  expect_replicated(link.a, link.b);
+  EXPECT_EQ(1u + 100u, link.replies);
+}
+
+TEST(ReplicationTest, LazyReceiverAcknowledgesEveryHalfWindow) {
+  Link link(64, /*b_acknowledges_each_burst=*/false);
+  MemoryJournal& source = link.a.add_source(test_id(1), 0);
+  link.connect();
+  link.run();
+  trickle(link, source, 100);
+  expect_replicated(link.a, link.b);
+  // The reply to the RangeRequest, then one acknowledgement per 32 frames.
+  EXPECT_EQ(1u + 100u / 32, link.replies);
+}
+
+TEST(ReplicationTest, LazyReceiverNeverStallsTheSender) {
+  for (uint32_t window : {1u, 2u, 3u, 8u, 64u}) {
+    SCOPED_TRACE("window " + std::to_string(window));
+    Link link(window, /*b_acknowledges_each_burst=*/false);
+    link.a.add_source(test_id(1), 500);
+    link.connect();
+    link.run();
+    expect_replicated(link.a, link.b);
+    EXPECT_EQ(window, link.max_in_flight);
+  }
+}
+
+// Appends like JournalDestination but acknowledges only entries marked
+// durable with make_durable().
+class LaggingDestination : public JournalDestination {
+ public:
+  using JournalDestination::JournalDestination;
+  Lsn acknowledged_next() override { return durable_next_; }
+  void make_durable() { durable_next_ = range().next(); }
+
+ private:
+  Lsn durable_next_ = 0;
+};
+
+TEST(ReplicationTest, LazyReceiverAcknowledgesFromPollOnceDurable) {
+  MemoryJournal source(test_id(1));
+  append_entries(source, 10);
+  ReplicationSession sender(ReplicationSession::Options{4}, nullptr);
+  ASSERT_TRUE(sender.add_source(&source).empty());
+  LaggingDestination destination(test_id(1));
+  ReplicationSession receiver(ReplicationSession::Options{4, /*acknowledge_each_burst=*/false},
+                              [&](const JournalId&, const LsnRange&) -> Result<ReplicationDestination*> {
+                                return &destination;
+                              });
+  std::vector<Message> to_receiver = sender.start();
+  Lsn acknowledged = 0;
+  // Deliver everything each way until quiet; the receiver syncs only when
+  // told, so the sender stops at a full window until then.
+  auto run = [&] {
+    while (!to_receiver.empty()) {
+      std::vector<Message> to_sender;
+      for (const Message& message : to_receiver) {
+        Result<std::vector<Message>> replies = receiver.handle(message);
+        ASSERT_TRUE(replies.is_ok()) << replies.status().to_string();
+        to_sender.insert(to_sender.end(), replies->begin(), replies->end());
+      }
+      to_receiver.clear();
+      for (const Message& message : to_sender) {
+        acknowledged = std::get<RangeReply>(message).range.next();
+        Result<std::vector<Message>> replies = sender.handle(message);
+        ASSERT_TRUE(replies.is_ok()) << replies.status().to_string();
+        to_receiver.insert(to_receiver.end(), replies->begin(), replies->end());
+      }
+    }
+  };
+  run();
+  EXPECT_EQ(4u, destination.range().next());  // a full window, none durable
+  EXPECT_EQ(0u, acknowledged);
+  // Once half a window or more is durable, poll() acknowledges it.
+  destination.make_durable();
+  Result<std::vector<Message>> polled = receiver.poll();
+  ASSERT_TRUE(polled.is_ok());
+  ASSERT_EQ(1u, polled->size());
+  to_receiver.clear();
+  Result<std::vector<Message>> frames = sender.handle(polled->front());
+  ASSERT_TRUE(frames.is_ok());
+  EXPECT_EQ(4u, frames->size());  // the window moved by 4
+  to_receiver = *frames;
+  run();
+  destination.make_durable();
+  polled = receiver.poll();
+  ASSERT_TRUE(polled.is_ok());
+  ASSERT_EQ(1u, polled->size());
+  to_receiver.clear();
+  frames = sender.handle(polled->front());
+  ASSERT_TRUE(frames.is_ok());
+  to_receiver = *frames;
+  run();
+  destination.make_durable();
+  // The last two of the 10 entries: exactly half a window.
+  polled = receiver.poll();
+  ASSERT_TRUE(polled.is_ok());
+  ASSERT_EQ(1u, polled->size());
+  EXPECT_EQ(10u, std::get<RangeReply>(polled->front()).range.next());
+  // Nothing more is due.
+  polled = receiver.poll();
+  ASSERT_TRUE(polled.is_ok());
+  EXPECT_TRUE(polled->empty());
 }
 
 // A receiver session announced `journal` and received nothing yet.
@@ -465,7 +590,7 @@ TEST(ReplicationTest, RandomReconnectsConverge) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     std::mt19937_64 rng(seed);
     uint32_t window = 1 + rng() % 12;
-    Link link(window);
+    Link link(window, /*b_acknowledges_each_burst=*/rng() % 2 == 0);
     std::vector<MemoryJournal*> sources = {
         &link.a.add_source(test_id(1), rng() % 40),
         &link.a.add_source(test_id(2), rng() % 5),
