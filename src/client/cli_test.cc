@@ -12,8 +12,8 @@ namespace {
 
 using testing::ChildProcess;
 using testing::ProgramResult;
-using testing::ServerProcess;
 using testing::TempDir;
+using testing::TestServer;
 
 constexpr int kOk = 0;
 constexpr int kRefused = 1;
@@ -36,8 +36,7 @@ std::string trimmed(std::string text) {
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    Result<std::unique_ptr<ServerProcess>> server =
-        ServerProcess::start(SQLSYNC_SERVER_BINARY, data_.path() + "/server");
+    Result<std::unique_ptr<TestServer>> server = TestServer::start(SQLSYNC_SERVER_BINARY);
     ASSERT_OK(server);
     server_ = std::move(*server);
   }
@@ -53,8 +52,7 @@ class CliTest : public ::testing::Test {
     return trimmed(created.out);
   }
 
-  TempDir data_;
-  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<TestServer> server_;
 };
 
 TEST_F(CliTest, PushNewMutateQuery) {
@@ -163,7 +161,7 @@ TEST_F(CliTest, DataDirectoryKeepsAReplicaThatInspectSummarizes) {
   EXPECT_NE(replica_summary.out.find("page frames:"), std::string::npos) << replica_summary.out;
   EXPECT_NE(replica_summary.out.find("/timeline-"), std::string::npos) << replica_summary.out;
 
-  ProgramResult server_summary = cli({"inspect", data_.path() + "/server"});
+  ProgramResult server_summary = cli({"inspect", server_->data_directory()});
   ASSERT_EQ(server_summary.exit_status, kOk) << server_summary.err << server_summary.out;
   EXPECT_NE(server_summary.out.find("page frames:"), std::string::npos) << server_summary.out;
 

@@ -19,8 +19,7 @@ namespace {
 using testing::query_replica;
 using testing::query_server;
 using testing::ready_within;
-using testing::ServerProcess;
-using testing::TempDir;
+using testing::TestServer;
 
 constexpr int kClients = 3;
 // Mutations per client before the kill (paced), in the burst the kill hits,
@@ -48,35 +47,23 @@ std::string mutation(int client, int seq) {
 }
 
 TEST(ServerCrashTest, ClientsConvergeAfterKillNineDuringABurst) {
-  TempDir data;
-  const std::string server_data = data.path() + "/server";
-  Result<std::unique_ptr<ServerProcess>> server = ServerProcess::start(SQLSYNC_SERVER_BINARY, server_data);
-  ASSERT_OK(server);
-  const uint16_t port = (*server)->port();
-  Result<ServerClient> http = ServerClient::create((*server)->url());
-  ASSERT_OK(http);
-  Result<Bytes> module = Env::posix()->read_file(SQLSYNC_TODO_REDUCER_WASM);
-  ASSERT_OK(module);
-  ASSERT_OK(http->upload_reducer(*module));
+  Result<std::unique_ptr<TestServer>> started = TestServer::start(SQLSYNC_SERVER_BINARY);
+  ASSERT_OK(started);
+  TestServer& server = **started;
+  ASSERT_OK(server.upload_reducer_file(SQLSYNC_TODO_REDUCER_WASM));
+  const ServerClient& http = server.http();
 
   const JournalId document = Env::posix()->new_journal_id();
   std::atomic<int> connections{0};
   std::vector<std::unique_ptr<SyncedDocument>> clients;
   for (int c = 0; c < kClients; ++c) {
-    Result<LoadedReducer> reducer = load_reducer(*module);
-    ASSERT_OK(reducer);
-    SyncedDocument::Options options;
-    options.server_url = (*server)->url();
-    options.document_id = document;
-    options.reducer = reducer->reducer;
-    options.reducer_digest = reducer->digest;
-    options.reconnect_min_micros = 20'000;
-    options.reconnect_max_micros = 300'000;
-    options.jitter_seed = 1000 + c;
-    options.on_connection_status = [&connections](const ConnectionStatus& status) {
+    Result<SyncedDocument::Options> options = server.client_options(document, SQLSYNC_TODO_REDUCER_WASM, 1000 + c);
+    ASSERT_OK(options);
+    options->reconnect_max_micros = 300'000;
+    options->on_connection_status = [&connections](const ConnectionStatus& status) {
       if (status.state == ConnectionState::kConnected) ++connections;
     };
-    Result<std::unique_ptr<SyncedDocument>> client = SyncedDocument::open(std::move(options));
+    Result<std::unique_ptr<SyncedDocument>> client = SyncedDocument::open(std::move(*options));
     ASSERT_OK(client);
     clients.push_back(std::move(*client));
   }
@@ -96,7 +83,7 @@ TEST(ServerCrashTest, ClientsConvergeAfterKillNineDuringABurst) {
   for (int i = 0; i < kBurst; ++i) {
     for (int c = 0; c < kClients; ++c) send(c);
   }
-  (*server)->process().kill_hard();
+  server.process().kill_hard();
 
   // Nothing can be confirmed by a dead server: what is confirmed now was
   // confirmed before the kill.
@@ -113,26 +100,25 @@ TEST(ServerCrashTest, ClientsConvergeAfterKillNineDuringABurst) {
     for (int c = 0; c < kClients; ++c) send(c);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  server = ServerProcess::start(SQLSYNC_SERVER_BINARY, server_data, port);
-  ASSERT_OK(server);
+  ASSERT_OK(server.restart());
 
   for (Sent& s : sent) {
     ASSERT_OK(s.handle.applied.get());
     ASSERT_TRUE(ready_within(s.handle.confirmed, 120))
         << "mutation c" << s.client << "/" << s.seq << " never confirmed; server output:\n"
-        << (*server)->process().output();
+        << server.process().output();
     Status verdict = s.handle.confirmed.get();
     // A CreateTask applied twice would come back rejected ("already exists").
     ASSERT_OK(verdict);
   }
   EXPECT_GE(connections.load(), 2 * kClients) << "every client reconnects by itself";
 
-  Result<std::string> expected = todo_dump(query_server(*http, document));
+  Result<std::string> expected = todo_dump(query_server(http, document));
   ASSERT_OK(expected);
   for (int c = 0; c < kClients; ++c) {
-    Status synced = testing::sync_with_server(*clients[c], *http);
+    Status synced = testing::sync_with_server(*clients[c], http);
     ASSERT_TRUE(synced.is_ok()) << "client " << c << ": " << synced.to_string() << "\nserver output:\n"
-                                << (*server)->process().output();
+                                << server.process().output();
     Result<std::string> actual = todo_dump(query_replica(*clients[c]));
     ASSERT_OK(actual);
     EXPECT_EQ(*actual, *expected) << "client " << c;
@@ -140,7 +126,7 @@ TEST(ServerCrashTest, ClientsConvergeAfterKillNineDuringABurst) {
 
   const int64_t total = static_cast<int64_t>(sent.size());
   Result<QueryResult> applied =
-      http->query(document, "SELECT count(*), count(DISTINCT author || '/' || seq) FROM applied");
+      http.query(document, "SELECT count(*), count(DISTINCT author || '/' || seq) FROM applied");
   ASSERT_OK(applied);
   EXPECT_EQ(applied->rows, (std::vector<Row>{{Value(total), Value(total)}})) << "each mutation applied exactly once";
   Result<int64_t> clicks = todo_counter(query_replica(*clients[0]), "clicks");
@@ -150,7 +136,7 @@ TEST(ServerCrashTest, ClientsConvergeAfterKillNineDuringABurst) {
   ASSERT_OK(tasks);
   EXPECT_EQ(static_cast<int64_t>(tasks->size()), total / 2);
 
-  Result<QueryResult> rows = http->query(document, "SELECT author, seq FROM applied");
+  Result<QueryResult> rows = http.query(document, "SELECT author, seq FROM applied");
   ASSERT_OK(rows);
   std::set<std::pair<int, int>> present;
   for (const Row& row : rows->rows) {

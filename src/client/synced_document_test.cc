@@ -18,8 +18,8 @@ namespace {
 using testing::query_replica;
 using testing::query_server;
 using testing::ready_within;
-using testing::ServerProcess;
 using testing::TempDir;
+using testing::TestServer;
 
 constexpr int kWaitSeconds = 60;
 
@@ -63,43 +63,17 @@ std::string todo_mutation(const std::string& tag, const std::string& id, const s
 class SyncedDocumentTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    Result<std::unique_ptr<ServerProcess>> server =
-        ServerProcess::start(SQLSYNC_SERVER_BINARY, data_.path() + "/server");
+    Result<std::unique_ptr<TestServer>> server = TestServer::start(SQLSYNC_SERVER_BINARY);
     ASSERT_OK(server);
     server_ = std::move(*server);
-    Result<ServerClient> client = ServerClient::create(server_->url());
-    ASSERT_OK(client);
-    http_.emplace(std::move(*client));
   }
 
-  // Uploads the reducer in `path` and returns its digest.
-  std::string upload(const std::string& path) {
-    Result<Bytes> bytes = Env::posix()->read_file(path);
-    EXPECT_TRUE(bytes.is_ok()) << bytes.status().to_string();
-    if (!bytes.is_ok()) return {};
-    Result<ReducerUpload> upload = http_->upload_reducer(*bytes);
-    EXPECT_TRUE(upload.is_ok()) << upload.status().to_string();
-    return upload.is_ok() ? upload->digest : std::string();
-  }
+  const ServerClient& http() const { return server_->http(); }
 
-  // Options for a client of `document` with its own instance of the reducer
-  // `path` (a reducer is used by one thread at a time).
   SyncedDocument::Options options_for(const JournalId& document, const std::string& path, uint64_t seed) {
-    Result<Bytes> bytes = Env::posix()->read_file(path);
-    EXPECT_TRUE(bytes.is_ok()) << bytes.status().to_string();
-    Result<LoadedReducer> reducer = load_reducer(bytes.is_ok() ? *bytes : Bytes());
-    EXPECT_TRUE(reducer.is_ok()) << reducer.status().to_string();
-    SyncedDocument::Options options;
-    options.server_url = server_->url();
-    options.document_id = document;
-    if (reducer.is_ok()) {
-      options.reducer = reducer->reducer;
-      options.reducer_digest = reducer->digest;
-    }
-    options.reconnect_min_micros = 20'000;
-    options.reconnect_max_micros = 200'000;
-    options.jitter_seed = seed;
-    return options;
+    Result<SyncedDocument::Options> options = server_->client_options(document, path, seed);
+    EXPECT_TRUE(options.is_ok()) << options.status().to_string();
+    return options.is_ok() ? std::move(*options) : SyncedDocument::Options{};
   }
 
   std::unique_ptr<SyncedDocument> open(SyncedDocument::Options options) {
@@ -108,9 +82,7 @@ class SyncedDocumentTest : public ::testing::Test {
     return document.is_ok() ? std::move(*document) : nullptr;
   }
 
-  TempDir data_;
-  std::unique_ptr<ServerProcess> server_;
-  std::optional<ServerClient> http_;
+  std::unique_ptr<TestServer> server_;
 };
 
 // Every mutation's `confirmed` future resolves ok.
@@ -124,8 +96,8 @@ void expect_all_confirmed(std::vector<SyncedDocument::MutationHandle>& handles) 
 }
 
 TEST_F(SyncedDocumentTest, ClientsConvergeWithTheWasmTodoReducer) {
-  std::string digest = upload(SQLSYNC_TODO_REDUCER_WASM);
-  ASSERT_FALSE(digest.empty());
+  Result<std::string> digest = server_->upload_reducer_file(SQLSYNC_TODO_REDUCER_WASM);
+  ASSERT_OK(digest);
   // A document born offline: the server creates it on first contact.
   const JournalId document = Env::posix()->new_journal_id();
 
@@ -149,10 +121,10 @@ TEST_F(SyncedDocumentTest, ClientsConvergeWithTheWasmTodoReducer) {
   }
   for (auto& client_handles : handles) expect_all_confirmed(client_handles);
 
-  Result<std::string> expected = todo_dump(query_server(*http_, document));
+  Result<std::string> expected = todo_dump(query_server(http(), document));
   ASSERT_OK(expected);
   for (int c = 0; c < kClients; ++c) {
-    ASSERT_OK(testing::sync_with_server(*clients[c], *http_));
+    ASSERT_OK(testing::sync_with_server(*clients[c], http()));
     Result<std::string> actual = todo_dump(query_replica(*clients[c]));
     ASSERT_OK(actual);
     EXPECT_EQ(*actual, *expected) << "client " << c;
@@ -160,26 +132,26 @@ TEST_F(SyncedDocumentTest, ClientsConvergeWithTheWasmTodoReducer) {
     EXPECT_EQ(state.pending_mutations, 0u);
     EXPECT_EQ(state.connection.state, ConnectionState::kConnected);
   }
-  Result<std::vector<TodoTask>> tasks = todo_tasks(query_server(*http_, document));
+  Result<std::vector<TodoTask>> tasks = todo_tasks(query_server(http(), document));
   ASSERT_OK(tasks);
   ASSERT_EQ(tasks->size(), size_t{kClients * kTasksPerClient});
   for (const TodoTask& task : *tasks) {
     const int number = std::stoi(task.id.substr(task.id.find('-') + 1));
     EXPECT_EQ(task.completed, number % 3 == 0) << task.id;
   }
-  Result<QueryResult> applied = http_->query(document, "SELECT count(*), count(DISTINCT author || '/' || seq) FROM applied");
+  Result<QueryResult> applied = http().query(document, "SELECT count(*), count(DISTINCT author || '/' || seq) FROM applied");
   ASSERT_OK(applied);
   const int64_t total = kClients * (kTasksPerClient + (kTasksPerClient + 2) / 3);
   EXPECT_EQ(applied->rows, (std::vector<Row>{{Value(total), Value(total)}}));
 
-  Result<DocumentInfo> info = http_->document_info(document);
+  Result<DocumentInfo> info = http().document_info(document);
   ASSERT_OK(info);
-  EXPECT_EQ(info->reducer_digest, digest);
+  EXPECT_EQ(info->reducer_digest, *digest);
   EXPECT_EQ(info->schema_version, 1u);
 }
 
 TEST_F(SyncedDocumentTest, ClientsConvergeWithTheSqlGuestbookReducer) {
-  ASSERT_FALSE(upload(SQLSYNC_GUESTBOOK_SQL).empty());
+  ASSERT_OK(server_->upload_reducer_file(SQLSYNC_GUESTBOOK_SQL));
   const JournalId document = Env::posix()->new_journal_id();
   constexpr int kClients = 3;
   std::vector<std::unique_ptr<SyncedDocument>> clients;
@@ -196,7 +168,7 @@ TEST_F(SyncedDocumentTest, ClientsConvergeWithTheSqlGuestbookReducer) {
     signed_in.push_back(clients[c]->mutate(as_bytes(mutation)));
   }
   expect_all_confirmed(signed_in);
-  for (auto& client : clients) ASSERT_OK(testing::sync_with_server(*client, *http_));
+  for (auto& client : clients) ASSERT_OK(testing::sync_with_server(*client, http()));
   std::vector<SyncedDocument::MutationHandle> likes;
   for (int round = 0; round < 2; ++round) {
     for (auto& client : clients) {
@@ -208,12 +180,12 @@ TEST_F(SyncedDocumentTest, ClientsConvergeWithTheSqlGuestbookReducer) {
   expect_all_confirmed(likes);
 
   const std::string sql = "SELECT id, author, message, likes FROM entries ORDER BY id";
-  Result<QueryResult> expected = http_->query(document, sql);
+  Result<QueryResult> expected = http().query(document, sql);
   ASSERT_OK(expected);
   ASSERT_EQ(expected->rows.size(), size_t{kClients});
   for (const Row& row : expected->rows) EXPECT_EQ(row[3], Value(int64_t{2 * kClients}));
   for (auto& client : clients) {
-    ASSERT_OK(testing::sync_with_server(*client, *http_));
+    ASSERT_OK(testing::sync_with_server(*client, http()));
     Result<QueryResult> actual = client->query(sql).get();
     ASSERT_OK(actual);
     EXPECT_EQ(*actual, *expected);
@@ -221,7 +193,7 @@ TEST_F(SyncedDocumentTest, ClientsConvergeWithTheSqlGuestbookReducer) {
 }
 
 TEST_F(SyncedDocumentTest, ServerRejectionReachesTheAuthor) {
-  ASSERT_FALSE(upload(SQLSYNC_TODO_REDUCER_WASM).empty());
+  ASSERT_OK(server_->upload_reducer_file(SQLSYNC_TODO_REDUCER_WASM));
   const JournalId document = Env::posix()->new_journal_id();
   auto alice = open(options_for(document, SQLSYNC_TODO_REDUCER_WASM, 1));
   std::mutex mutex;
@@ -237,7 +209,7 @@ TEST_F(SyncedDocumentTest, ServerRejectionReachesTheAuthor) {
   auto created = alice->mutate(as_bytes(todo::create_task("t1", "shared task")));
   ASSERT_TRUE(ready_within(created.confirmed, kWaitSeconds));
   ASSERT_OK(created.confirmed.get());
-  ASSERT_OK(testing::sync_with_server(*bob, *http_));
+  ASSERT_OK(testing::sync_with_server(*bob, http()));
 
   // Bob, offline, toggles the task Alice deletes meanwhile: fine locally,
   // refused by the server's reducer once Bob reconnects.
@@ -264,7 +236,7 @@ TEST_F(SyncedDocumentTest, ServerRejectionReachesTheAuthor) {
 }
 
 TEST_F(SyncedDocumentTest, LocalErrorsAreReportedAtOnceAndNothingIsSent) {
-  ASSERT_FALSE(upload(SQLSYNC_TODO_REDUCER_WASM).empty());
+  ASSERT_OK(server_->upload_reducer_file(SQLSYNC_TODO_REDUCER_WASM));
   auto client = open(options_for(Env::posix()->new_journal_id(), SQLSYNC_TODO_REDUCER_WASM, 3));
   ASSERT_NE(client, nullptr);
   auto handle = client->mutate(as_bytes(todo::toggle_task("missing")));
@@ -279,7 +251,7 @@ TEST_F(SyncedDocumentTest, LocalErrorsAreReportedAtOnceAndNothingIsSent) {
 }
 
 TEST_F(SyncedDocumentTest, ReconnectsWithBackoffUntilAServerAppears) {
-  ASSERT_FALSE(upload(SQLSYNC_GUESTBOOK_SQL).empty());
+  ASSERT_OK(server_->upload_reducer_file(SQLSYNC_GUESTBOOK_SQL));
   const uint16_t port = testing::unused_port();
   StatusLog log;
   SyncedDocument::Options options = options_for(Env::posix()->new_journal_id(), SQLSYNC_GUESTBOOK_SQL, 4);
@@ -309,14 +281,9 @@ TEST_F(SyncedDocumentTest, ReconnectsWithBackoffUntilAServerAppears) {
   }
 
   // A server appears at that address: the client connects by itself.
-  TempDir other;
-  Result<std::unique_ptr<ServerProcess>> late = ServerProcess::start(SQLSYNC_SERVER_BINARY, other.path(), port);
+  Result<std::unique_ptr<TestServer>> late = TestServer::start(SQLSYNC_SERVER_BINARY, port);
   ASSERT_OK(late);
-  Result<ServerClient> late_http = ServerClient::create((*late)->url());
-  ASSERT_OK(late_http);
-  Result<Bytes> guestbook = Env::posix()->read_file(SQLSYNC_GUESTBOOK_SQL);
-  ASSERT_OK(guestbook);
-  ASSERT_OK(late_http->upload_reducer(*guestbook));
+  ASSERT_OK((*late)->upload_reducer_file(SQLSYNC_GUESTBOOK_SQL));
   ASSERT_TRUE(ready_within(added.confirmed, kWaitSeconds));
   ASSERT_OK(added.confirmed.get());
   EXPECT_EQ(client->connection_status().state, ConnectionState::kConnected);
@@ -324,7 +291,7 @@ TEST_F(SyncedDocumentTest, ReconnectsWithBackoffUntilAServerAppears) {
 }
 
 TEST_F(SyncedDocumentTest, DisablingTheConnectionKeepsMutationsUntilEnabled) {
-  ASSERT_FALSE(upload(SQLSYNC_TODO_REDUCER_WASM).empty());
+  ASSERT_OK(server_->upload_reducer_file(SQLSYNC_TODO_REDUCER_WASM));
   StatusLog log;
   SyncedDocument::Options options = options_for(Env::posix()->new_journal_id(), SQLSYNC_TODO_REDUCER_WASM, 5);
   options.on_connection_status = [&log](const ConnectionStatus& status) { log.add(status); };
@@ -340,14 +307,14 @@ TEST_F(SyncedDocumentTest, DisablingTheConnectionKeepsMutationsUntilEnabled) {
   ASSERT_OK(handle.applied.get());
   EXPECT_EQ(handle.confirmed.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
   EXPECT_EQ(client->sync_state().get().pending_mutations, 1u);
-  Result<QueryResult> on_server = http_->query(client->document_id(), "SELECT count(*) FROM tasks");
+  Result<QueryResult> on_server = http().query(client->document_id(), "SELECT count(*) FROM tasks");
   ASSERT_OK(on_server);
   EXPECT_EQ(on_server->rows, (std::vector<Row>{{Value(int64_t{0})}}));
 
   client->set_connection_enabled(true);
   ASSERT_TRUE(ready_within(handle.confirmed, kWaitSeconds));
   ASSERT_OK(handle.confirmed.get());
-  on_server = http_->query(client->document_id(), "SELECT count(*) FROM tasks");
+  on_server = http().query(client->document_id(), "SELECT count(*) FROM tasks");
   ASSERT_OK(on_server);
   EXPECT_EQ(on_server->rows, (std::vector<Row>{{Value(int64_t{1})}}));
   // connecting -> connected -> disconnected (disabled) -> connecting -> connected
@@ -402,7 +369,7 @@ class TaskThread {
 };
 
 TEST_F(SyncedDocumentTest, SubscriptionsRunOnTheUsersExecutorAndSeeOtherClients) {
-  ASSERT_FALSE(upload(SQLSYNC_TODO_REDUCER_WASM).empty());
+  ASSERT_OK(server_->upload_reducer_file(SQLSYNC_TODO_REDUCER_WASM));
   const JournalId document = Env::posix()->new_journal_id();
   TaskThread ui;
   SyncedDocument::Options options = options_for(document, SQLSYNC_TODO_REDUCER_WASM, 6);
@@ -440,7 +407,7 @@ TEST_F(SyncedDocumentTest, SubscriptionsRunOnTheUsersExecutorAndSeeOtherClients)
   }
   auto second = writer->mutate(as_bytes(todo::create_task("b", "unseen")));
   ASSERT_TRUE(ready_within(second.confirmed, kWaitSeconds));
-  ASSERT_OK(testing::sync_with_server(*watcher, *http_));
+  ASSERT_OK(testing::sync_with_server(*watcher, http()));
   Result<QueryResult> rows = watcher->query("SELECT count(*) FROM tasks").get();
   ASSERT_OK(rows);
   EXPECT_EQ(rows->rows, (std::vector<Row>{{Value(int64_t{2})}}));
@@ -451,7 +418,7 @@ TEST_F(SyncedDocumentTest, SubscriptionsRunOnTheUsersExecutorAndSeeOtherClients)
 }
 
 TEST_F(SyncedDocumentTest, DurableReplicaSendsOfflineMutationsAfterARestart) {
-  ASSERT_FALSE(upload(SQLSYNC_GUESTBOOK_SQL).empty());
+  ASSERT_OK(server_->upload_reducer_file(SQLSYNC_GUESTBOOK_SQL));
   const JournalId document = Env::posix()->new_journal_id();
   TempDir replica;
   SyncedDocument::Options options = options_for(document, SQLSYNC_GUESTBOOK_SQL, 8);
@@ -485,13 +452,13 @@ TEST_F(SyncedDocumentTest, DurableReplicaSendsOfflineMutationsAfterARestart) {
   ASSERT_TRUE(ready_within(synced, kWaitSeconds));
   ASSERT_OK(synced.get());
   EXPECT_EQ(reopened->sync_state().get().pending_mutations, 0u);
-  Result<QueryResult> on_server = http_->query(document, "SELECT count(*) FROM entries");
+  Result<QueryResult> on_server = http().query(document, "SELECT count(*) FROM entries");
   ASSERT_OK(on_server);
   EXPECT_EQ(on_server->rows, (std::vector<Row>{{Value(int64_t{3})}}));
 }
 
 TEST_F(SyncedDocumentTest, CloseIsIdempotentAndLaterCallsFailCleanly) {
-  ASSERT_FALSE(upload(SQLSYNC_TODO_REDUCER_WASM).empty());
+  ASSERT_OK(server_->upload_reducer_file(SQLSYNC_TODO_REDUCER_WASM));
   auto client = open(options_for(Env::posix()->new_journal_id(), SQLSYNC_TODO_REDUCER_WASM, 9));
   ASSERT_NE(client, nullptr);
   std::future<Status> synced = client->sync();
@@ -523,24 +490,25 @@ TEST_F(SyncedDocumentTest, OpenRefusesIncompleteOptions) {
 }
 
 TEST_F(SyncedDocumentTest, ServerClientReportsTheServersErrors) {
-  Result<ReducerUpload> invalid = http_->upload_reducer(as_bytes("-- mutation Broken\nSELECT ("));
+  Result<ReducerUpload> invalid = http().upload_reducer(as_bytes("-- mutation Broken\nSELECT ("));
   ASSERT_FALSE(invalid.is_ok());
   EXPECT_EQ(invalid.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(invalid.status().message().find("400"), std::string::npos) << invalid.status().to_string();
 
-  Result<DocumentInfo> unknown = http_->document_info(Env::posix()->new_journal_id());
+  Result<DocumentInfo> unknown = http().document_info(Env::posix()->new_journal_id());
   EXPECT_EQ(unknown.status().code(), StatusCode::kNotFound) << unknown.status().to_string();
 
-  std::string digest = upload(SQLSYNC_GUESTBOOK_SQL);
-  Result<JournalId> named = http_->create_document(digest, "guests");
+  Result<std::string> digest = server_->upload_reducer_file(SQLSYNC_GUESTBOOK_SQL);
+  ASSERT_OK(digest);
+  Result<JournalId> named = http().create_document(*digest, "guests");
   ASSERT_OK(named);
-  Result<JournalId> again = http_->create_document(digest, "guests");
+  Result<JournalId> again = http().create_document(*digest, "guests");
   ASSERT_OK(again);
   EXPECT_EQ(*named, *again);
-  Result<LoadedReducer> fetched = http_->fetch_reducer(*named);
+  Result<LoadedReducer> fetched = http().fetch_reducer(*named);
   ASSERT_OK(fetched);
-  EXPECT_EQ(fetched->digest, digest);
-  ASSERT_OK(http_->health());
+  EXPECT_EQ(fetched->digest, *digest);
+  ASSERT_OK(http().health());
 
   Result<ServerClient> nowhere = ServerClient::create("http://127.0.0.1:" + std::to_string(testing::unused_port()));
   ASSERT_OK(nowhere);

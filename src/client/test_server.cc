@@ -158,6 +158,44 @@ Result<std::unique_ptr<ServerProcess>> ServerProcess::start(const std::string& b
   return server;
 }
 
+TestServer::TestServer(std::string binary, uint16_t port)
+    : binary_(std::move(binary)), data_directory_(data_.path() + "/server"), port_(port) {}
+
+Result<std::unique_ptr<TestServer>> TestServer::start(const std::string& binary, uint16_t port) {
+  std::unique_ptr<TestServer> server(new TestServer(binary, port));
+  SQLSYNC_RETURN_IF_ERROR(server->restart());
+  SQLSYNC_ASSIGN_OR_RETURN(ServerClient http, ServerClient::create(server->url()));
+  server->http_.emplace(std::move(http));
+  return server;
+}
+
+Status TestServer::restart() {
+  SQLSYNC_ASSIGN_OR_RETURN(server_, ServerProcess::start(binary_, data_directory_, port_));
+  port_ = server_->port();
+  return Status::ok();
+}
+
+Result<std::string> TestServer::upload_reducer_file(const std::string& path) const {
+  SQLSYNC_ASSIGN_OR_RETURN(Bytes reducer, Env::posix()->read_file(path));
+  SQLSYNC_ASSIGN_OR_RETURN(ReducerUpload upload, http_->upload_reducer(reducer));
+  return upload.digest;
+}
+
+Result<SyncedDocument::Options> TestServer::client_options(const JournalId& document, const std::string& path,
+                                                           uint64_t seed) const {
+  SQLSYNC_ASSIGN_OR_RETURN(Bytes bytes, Env::posix()->read_file(path));
+  SQLSYNC_ASSIGN_OR_RETURN(LoadedReducer reducer, load_reducer(bytes));
+  SyncedDocument::Options options;
+  options.server_url = url();
+  options.document_id = document;
+  options.reducer = std::move(reducer.reducer);
+  options.reducer_digest = std::move(reducer.digest);
+  options.reconnect_min_micros = 20'000;
+  options.reconnect_max_micros = 200'000;
+  options.jitter_seed = seed;
+  return options;
+}
+
 Result<ProgramResult> run_program(const std::vector<std::string>& argv, const std::string& input) {
   TempDir files;
   const std::string in_path = files.path() + "/in";

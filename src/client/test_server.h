@@ -9,6 +9,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -89,6 +90,45 @@ class ServerProcess {
   std::unique_ptr<ChildProcess> process_;
   std::string url_;
   uint16_t port_ = 0;
+};
+
+// A sqlsync-server on a data directory of its own, with an HTTP client for
+// it: where every end-to-end test starts. Stops the server when it dies.
+class TestServer {
+ public:
+  // Starts `binary` (see ServerProcess::start) with its data in a new
+  // temporary directory, on `port` (0: any free port).
+  static Result<std::unique_ptr<TestServer>> start(const std::string& binary, uint16_t port = 0);
+
+  // Starts the server again, on the same data directory and port (so http()
+  // still reaches it), once its process ended (ChildProcess::kill_hard...);
+  // process() is then the new one.
+  Status restart();
+
+  // "http://127.0.0.1:PORT".
+  const std::string& url() const { return server_->url(); }
+  ChildProcess& process() { return server_->process(); }
+  const ServerClient& http() const { return *http_; }
+  const std::string& data_directory() const { return data_directory_; }
+
+  // Reads the reducer in `path` (.wasm module or .sql text) and uploads it;
+  // its digest, or the error of either step.
+  Result<std::string> upload_reducer_file(const std::string& path) const;
+  // Options for a SyncedDocument of `document` on this server, with its own
+  // instance of the reducer in `path` (a reducer serves one thread at a
+  // time), reconnecting after 20 to 200 ms with jitter seeded by `seed`.
+  Result<SyncedDocument::Options> client_options(const JournalId& document, const std::string& path,
+                                                 uint64_t seed) const;
+
+ private:
+  TestServer(std::string binary, uint16_t port);
+
+  TempDir data_;
+  const std::string binary_;
+  const std::string data_directory_;
+  uint16_t port_;
+  std::unique_ptr<ServerProcess> server_;
+  std::optional<ServerClient> http_;  // set once the first start succeeded
 };
 
 struct ProgramResult {

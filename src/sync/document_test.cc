@@ -1,20 +1,23 @@
-// LocalDocument and CoordinatorDocument together, messages ferried by hand.
+// LocalDocument and CoordinatorDocument together, linked by a TestNetwork.
 #include <gtest/gtest.h>
 
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 
 #include "base/memory_env.h"
+#include "sim/test_status.h"
 #include "sqlsync/coordinator_document.h"
 #include "sqlsync/local_document.h"
 #include "storage/database.h"
 #include "storage/frame.h"
 #include "sync/protocol.h"
+#include "sync/test_network.h"
 
 namespace sqlsync {
 namespace {
+
+using testing::dump;
 
 // Mutations are small commands: "add <text>", "incr", "rename <id> <text>",
 // "delete <id>", "noop", and from schema version 2 "color <id> <color>".
@@ -108,74 +111,22 @@ class DocumentTest : public ::testing::Test {
     return *clients_.back();
   }
 
-  void connect(size_t index) {
-    for (Bytes& message : clients_[index]->connect()) to_server_[index].push_back(std::move(message));
-    for (Bytes& message : coordinator_->connect(index)) to_client_[index].push_back(std::move(message));
-  }
-  void disconnect(size_t index) {
-    ASSERT_TRUE(clients_[index]->disconnect().is_ok());
-    coordinator_->disconnect(index);
-    to_server_[index].clear();
-    to_client_[index].clear();
-  }
-
-  // Delivers messages and steps the coordinator until nothing moves.
-  void run_until_quiet() {
-    for (int round = 0; round < 10000; ++round) {
-      bool moved = false;
-      for (size_t i = 0; i < clients_.size(); ++i) {
-        if (!clients_[i]->connected()) continue;
-        auto polled = clients_[i]->poll();
-        ASSERT_TRUE(polled.is_ok()) << polled.status().to_string();
-        for (Bytes& message : *polled) to_server_[i].push_back(std::move(message));
-        while (!to_server_[i].empty()) {
-          moved = true;
-          Bytes message = std::move(to_server_[i].front());
-          to_server_[i].pop_front();
-          auto replies = coordinator_->receive(i, message);
-          ASSERT_TRUE(replies.is_ok()) << replies.status().to_string();
-          for (Bytes& reply : *replies) to_client_[i].push_back(std::move(reply));
-        }
-      }
-      if (coordinator_->has_work()) {
-        moved = true;
-        auto report = coordinator_->step();
-        ASSERT_TRUE(report.is_ok()) << report.status().to_string();
-      }
-      auto outgoing = coordinator_->poll();
-      ASSERT_TRUE(outgoing.is_ok()) << outgoing.status().to_string();
-      for (auto& [connection, message] : *outgoing) to_client_[connection].push_back(std::move(message));
-      for (size_t i = 0; i < clients_.size(); ++i) {
-        while (!to_client_[i].empty()) {
-          moved = true;
-          Bytes message = std::move(to_client_[i].front());
-          to_client_[i].pop_front();
-          note_to_client(i, message);
-          auto replies = clients_[i]->receive(message);
-          ASSERT_TRUE(replies.is_ok()) << replies.status().to_string();
-          for (Bytes& reply : *replies) to_server_[i].push_back(std::move(reply));
-        }
-      }
-      if (!moved) {
-        for (auto& client : clients_) ASSERT_TRUE(client->flush().is_ok());
-        return;
-      }
-    }
-    FAIL() << "did not quiesce";
+  void connect(size_t index) { network_.connect(index); }
+  void disconnect(size_t index) { ASSERT_OK(network_.disconnect(index)); }
+  void run_until_quiet() { ASSERT_OK(network_.run_until_quiet()); }
+  void connect_all_and_sync() {
+    for (size_t i = 0; i < clients_.size(); ++i) connect(i);
+    run_until_quiet();
   }
 
   static std::string notes(LocalDocument& doc) { return dump(doc.query("SELECT id, body FROM notes ORDER BY id")); }
   std::string server_notes() { return dump(coordinator_->query("SELECT id, body FROM notes ORDER BY id")); }
-  static std::string dump(const Result<QueryResult>& result) {
-    if (!result.is_ok()) return result.status().to_string();
-    std::string out;
-    for (const Row& row : result->rows) {
-      for (const Value& value : row) out += value_to_string(value) + " ";
-      out += "\n";
-    }
-    return out;
-  }
 
+  testing::TestNetwork::Options network_options() {
+    testing::TestNetwork::Options options;
+    options.on_deliver_to_client = [this](size_t index, Bytes& message) { note_to_client(index, message); };
+    return options;
+  }
   // Records the frames delivered to client `index` (and lets a test rewrite
   // them first).
   void note_to_client(size_t index, Bytes& message) {
@@ -214,7 +165,7 @@ class DocumentTest : public ::testing::Test {
   std::shared_ptr<NotesReducer> reducer_;
   std::unique_ptr<CoordinatorDocument> coordinator_;
   std::vector<std::unique_ptr<LocalDocument>> clients_;
-  std::map<size_t, std::deque<Bytes>> to_server_, to_client_;
+  testing::TestNetwork network_{coordinator_, clients_, network_options()};
 };
 
 Status mutate(LocalDocument& doc, std::string_view text) { return doc.mutate(as_bytes(text)); }
@@ -236,9 +187,7 @@ TEST_F(DocumentTest, ClientsConvergeThroughTheCoordinator) {
   LocalDocument& b = add_client();
   ASSERT_TRUE(mutate(a, "add milk").is_ok());
   ASSERT_TRUE(mutate(b, "add eggs").is_ok());
-  connect(0);
-  connect(1);
-  run_until_quiet();
+  connect_all_and_sync();
   EXPECT_EQ(server_notes(), "1 'milk' \n2 'eggs' \n");
   EXPECT_EQ(notes(a), server_notes());
   EXPECT_EQ(notes(b), server_notes());
@@ -252,9 +201,7 @@ TEST_F(DocumentTest, ServerResultReplacesTheOptimisticOneAndRejectionsReachTheAu
   std::vector<Rejection> rejected;
   a.on_rejection([&](const Rejection& rejection) { rejected.push_back(rejection); });
   ASSERT_TRUE(mutate(a, "add milk").is_ok());
-  connect(0);
-  connect(1);
-  run_until_quiet();
+  connect_all_and_sync();
   disconnect(0);
 
   // A renames offline while B deletes the note and syncs first.
@@ -385,9 +332,7 @@ TEST_F(DocumentTest, MigrationsRunEverywhereAndOldReducersAreRefused) {
   // A brand-new document is usable offline at once: migrations ran at open.
   ASSERT_TRUE(mutate(a, "add milk").is_ok());
   ASSERT_TRUE(mutate(b, "add eggs").is_ok());
-  connect(0);
-  connect(1);
-  run_until_quiet();
+  connect_all_and_sync();
   ASSERT_EQ(server_notes(), "1 'milk' \n2 'eggs' \n");
 
   // The application ships schema v2: the coordinator and A upgrade, B not.
@@ -423,9 +368,7 @@ TEST_F(DocumentTest, ReducerEndingTheTransactionIsRefusedAloneEverywhere) {
   LocalDocument& b = add_client();
   std::vector<Rejection> rejected;
   a.on_rejection([&](const Rejection& rejection) { rejected.push_back(rejection); });
-  connect(0);
-  connect(1);
-  run_until_quiet();
+  connect_all_and_sync();
   disconnect(0);
 
   // Offline, A's bomb is harmless (no note 1 yet) ...
@@ -524,9 +467,7 @@ TEST_F(DocumentTest, ClientBehindTheMarkerSwitchesLogsWithoutFullDownload) {
   LocalDocument& a = add_client();
   LocalDocument& b = add_client();
   ASSERT_TRUE(mutate(a, "add milk").is_ok());
-  connect(0);
-  connect(1);
-  run_until_quiet();
+  connect_all_and_sync();
   for (int i = 0; i < 20; ++i) {
     make_history(a, 1, i);
     run_until_quiet();
@@ -572,9 +513,7 @@ TEST_F(DocumentTest, ClientOnAnExpiredLogFallsBackToTheSnapshot) {
   LocalDocument& a = add_client();
   LocalDocument& b = add_client();
   ASSERT_TRUE(mutate(a, "add milk").is_ok());
-  connect(0);
-  connect(1);
-  run_until_quiet();
+  connect_all_and_sync();
   disconnect(1);
   make_history(a, 10);
   ASSERT_TRUE(mutate(b, "add eggs").is_ok());
@@ -598,9 +537,7 @@ TEST_F(DocumentTest, ClientWhoseStateDoesNotMatchTheMarkerFallsBack) {
   LocalDocument& a = add_client();
   LocalDocument& b = add_client();
   ASSERT_TRUE(mutate(a, "add milk").is_ok());
-  connect(0);
-  connect(1);
-  run_until_quiet();
+  connect_all_and_sync();
   make_history(a, 5);
   run_until_quiet();
   // The marker b receives carries another hash, as if b's pages had drifted.

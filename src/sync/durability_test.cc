@@ -4,40 +4,27 @@
 // corrupt) everything it had not synced; replicas live in their own env.
 #include <gtest/gtest.h>
 
-#include <deque>
-#include <map>
 #include <memory>
 #include <random>
 
 #include "base/fault_env.h"
 #include "base/memory_env.h"
+#include "sim/test_status.h"
 #include "sim/todo_reducer.h"
 #include "sqlsync/coordinator_document.h"
 #include "sqlsync/local_document.h"
+#include "sync/test_network.h"
 
 namespace sqlsync {
 namespace {
 
+using testing::counted;
+using testing::dump;
+using testing::TestNetwork;
+
 constexpr const char* kServerDir = "/server/doc";
 
-// {"tag":"Increment",...} carrying (author, seq), so `applied` counts how
-// often the coordinator applied it.
-std::string counted(const std::string& author, int seq) {
-  return "{\"tag\":\"Increment\",\"counter\":\"c\",\"by\":1,\"author\":\"" + author + "\",\"seq\":" +
-         std::to_string(seq) + "}";
-}
-
 ByteView view(const std::string& text) { return ByteView(reinterpret_cast<const uint8_t*>(text.data()), text.size()); }
-
-std::string dump(const Result<QueryResult>& result) {
-  if (!result.is_ok()) return result.status().to_string();
-  std::string out;
-  for (const Row& row : result->rows) {
-    for (const Value& value : row) out += value_to_string(value) + " ";
-    out += "\n";
-  }
-  return out;
-}
 
 class Durability : public ::testing::Test {
  protected:
@@ -62,13 +49,7 @@ class Durability : public ::testing::Test {
   // The server process dies: connections drop, unsynced data is lost.
   void crash_coordinator(CrashMode mode = CrashMode::kDropUnsynced) {
     coordinator_.reset();
-    for (size_t i = 0; i < clients_.size(); ++i) {
-      if (clients_[i]->connected()) {
-        ASSERT_TRUE(clients_[i]->disconnect().is_ok());
-      }
-    }
-    to_server_.clear();
-    to_client_.clear();
+    for (size_t i = 0; i < clients_.size(); ++i) ASSERT_OK(network_.disconnect(i));
     server_env_->simulate_crash(mode, ++crashes_);
     fault_env_->clear_faults();
   }
@@ -86,74 +67,20 @@ class Durability : public ::testing::Test {
     return *clients_.back();
   }
 
-  void connect(size_t index) {
-    for (Bytes& message : clients_[index]->connect()) to_server_[index].push_back(std::move(message));
-    for (Bytes& message : coordinator_->connect(index)) to_client_[index].push_back(std::move(message));
+  // A coordinator error is returned as is (the caller decides: crash or
+  // bug); client errors fail the test.
+  static TestNetwork::Options network_options() {
+    TestNetwork::Options options;
+    options.check = [](size_t who, const Status& status) {
+      EXPECT_TRUE(who == TestNetwork::kCoordinator || status.is_ok()) << status.to_string();
+      return status;
+    };
+    return options;
   }
+  void connect(size_t index) { network_.connect(index); }
+  Status run_until_quiet() { return network_.run_until_quiet(); }
 
-  // Delivers messages and steps the coordinator until nothing moves. A
-  // coordinator error is returned as is (the caller decides: crash or bug);
-  // client errors fail the test.
-  Status run_until_quiet(int max_rounds = 100000) {
-    for (int round = 0; round < max_rounds; ++round) {
-      bool moved = false;
-      SQLSYNC_RETURN_IF_ERROR(one_round(moved));
-      if (!moved) {
-        for (auto& client : clients_) SQLSYNC_RETURN_IF_ERROR(client->flush());
-        return Status::ok();
-      }
-    }
-    return Status::internal("did not quiesce");
-  }
-
-  // `step_first`: step before delivering this round's messages, so replies
-  // may carry frames committed moments ago (they must wait for poll()).
-  Status one_round(bool& moved, bool step_first = false) {
-    if (step_first && coordinator_->has_work()) {
-      moved = true;
-      SQLSYNC_RETURN_IF_ERROR(coordinator_->step().status());
-    }
-    for (size_t i = 0; i < clients_.size(); ++i) {
-      if (!clients_[i]->connected()) continue;
-      SQLSYNC_ASSIGN_OR_RETURN(std::vector<Bytes> polled, clients_[i]->poll());
-      for (Bytes& message : polled) to_server_[i].push_back(std::move(message));
-      while (!to_server_[i].empty()) {
-        moved = true;
-        Bytes message = std::move(to_server_[i].front());
-        to_server_[i].pop_front();
-        SQLSYNC_ASSIGN_OR_RETURN(std::vector<Bytes> replies, coordinator_->receive(i, message));
-        for (Bytes& reply : replies) to_client_[i].push_back(std::move(reply));
-      }
-      // Replies go out at once, as a server sends them.
-      SQLSYNC_RETURN_IF_ERROR(deliver_to_client(i, moved));
-    }
-    if (coordinator_->has_work()) {
-      moved = true;
-      SQLSYNC_RETURN_IF_ERROR(coordinator_->step().status());
-    }
-    SQLSYNC_ASSIGN_OR_RETURN(auto outgoing, coordinator_->poll());
-    for (auto& [connection, message] : outgoing) to_client_[connection].push_back(std::move(message));
-    for (size_t i = 0; i < clients_.size(); ++i) SQLSYNC_RETURN_IF_ERROR(deliver_to_client(i, moved));
-    return Status::ok();
-  }
-
-  Status deliver_to_client(size_t i, bool& moved) {
-    while (!to_client_[i].empty()) {
-      moved = true;
-      Bytes message = std::move(to_client_[i].front());
-      to_client_[i].pop_front();
-      Result<std::vector<Bytes>> replies = clients_[i]->receive(message);
-      EXPECT_TRUE(replies.is_ok()) << "client " << i << ": " << replies.status().to_string();
-      if (!replies.is_ok()) return replies.status();
-      for (Bytes& reply : *replies) to_server_[i].push_back(std::move(reply));
-    }
-    return Status::ok();
-  }
-
-  // "author seq count" for every applied mutation, from the coordinator.
-  std::string applied_counts() {
-    return dump(coordinator_->query("SELECT author, seq, count(*) FROM applied GROUP BY author, seq ORDER BY 1, 2"));
-  }
+  std::string applied_counts() { return testing::applied_counts(*coordinator_); }
 
   void random_crash_points(bool compaction, int default_points);
 
@@ -165,7 +92,7 @@ class Durability : public ::testing::Test {
   std::shared_ptr<Reducer> reducer_ = std::make_shared<TodoReducer>();
   std::unique_ptr<CoordinatorDocument> coordinator_;
   std::vector<std::unique_ptr<LocalDocument>> clients_;
-  std::map<size_t, std::deque<Bytes>> to_server_, to_client_;
+  TestNetwork network_{coordinator_, clients_, network_options()};
   uint64_t crashes_ = 0;
 };
 
@@ -198,24 +125,7 @@ TEST_F(Durability, AcknowledgedMutationsSurviveARestartBeforeTheyAreApplied) {
   connect(0);
   for (int seq = 0; seq < 5; ++seq) ASSERT_TRUE(client.mutate(view(counted("a", seq))).is_ok());
   // Deliver the mutations and the acknowledgements, but never step.
-  for (int round = 0; round < 6; ++round) {
-    auto polled = client.poll();
-    ASSERT_TRUE(polled.is_ok());
-    for (Bytes& message : *polled) to_server_[0].push_back(std::move(message));
-    for (; !to_server_[0].empty(); to_server_[0].pop_front()) {
-      auto replies = coordinator_->receive(0, to_server_[0].front());
-      ASSERT_TRUE(replies.is_ok()) << replies.status().to_string();
-      for (Bytes& reply : *replies) to_client_[0].push_back(std::move(reply));
-    }
-    auto outgoing = coordinator_->poll();
-    ASSERT_TRUE(outgoing.is_ok());
-    for (auto& [connection, message] : *outgoing) to_client_[0].push_back(std::move(message));
-    for (; !to_client_[0].empty(); to_client_[0].pop_front()) {
-      auto replies = client.receive(to_client_[0].front());
-      ASSERT_TRUE(replies.is_ok()) << replies.status().to_string();
-      for (Bytes& reply : *replies) to_server_[0].push_back(std::move(reply));
-    }
-  }
+  for (int round = 0; round < 6; ++round) ASSERT_OK(network_.round(TestNetwork::Step::kNever));
   auto outgoing = coordinator_->poll();  // durable now
   ASSERT_TRUE(outgoing.is_ok());
   ASSERT_TRUE(coordinator_->has_work());
@@ -242,8 +152,7 @@ TEST_F(Durability, AppliedMutationsLeaveMemoryAndDisk) {
   ASSERT_TRUE(client.mutate(view(todo::create_task("t1", marker))).is_ok());
   ASSERT_TRUE(run_until_quiet().is_ok());
   ASSERT_EQ(client.pending_mutations(), 0u);
-  ASSERT_TRUE(client.disconnect().is_ok());
-  coordinator_->disconnect(0);
+  ASSERT_OK(network_.disconnect(0));
   EXPECT_EQ(coordinator_->timelines_in_memory(), 0u);
   // Inbox truncation runs at most once per interval.
   server_env_->advance_micros(1'000'000);
@@ -277,8 +186,7 @@ TEST_F(Durability, ReplicaReopensOfflineWithDataAndUnsentMutations) {
     connect(0);
     ASSERT_TRUE(client.mutate(view(todo::create_task("t1", "synced"))).is_ok());
     ASSERT_TRUE(run_until_quiet().is_ok());
-    ASSERT_TRUE(client.disconnect().is_ok());
-    coordinator_->disconnect(0);
+    ASSERT_OK(network_.disconnect(0));
     // Offline now.
     ASSERT_TRUE(client.mutate(view(todo::create_task("t2", "offline 1"))).is_ok());
     ASSERT_TRUE(client.mutate(view(todo::create_task("t3", "offline 2"))).is_ok());
@@ -360,8 +268,7 @@ void Durability::random_crash_points(bool compaction, int default_points) {
     // A fresh world per crash point.
     coordinator_.reset();
     clients_.clear();
-    to_server_.clear();
-    to_client_.clear();
+    network_.drop_all();
     fault_env_.reset();
     server_env_ = std::make_unique<MemoryEnv>(seed);
     fault_env_ = std::make_unique<FaultInjectionEnv>(server_env_.get());
@@ -381,8 +288,8 @@ void Durability::random_crash_points(bool compaction, int default_points) {
           ASSERT_TRUE(clients_[c]->mutate(view(counted(std::string(1, static_cast<char>('a' + c)), sent[c]++))).is_ok());
         }
       }
-      bool moved = false;
-      Status status = one_round(moved, random() % 2 == 0);
+      const auto step = random() % 2 == 0 ? TestNetwork::Step::kBeforeAndAfter : TestNetwork::Step::kAfterDelivery;
+      Status status = network_.round(step).status();
       if (compaction && status.is_ok() && random() % 6 == 0) status = coordinator_->compact();
       server_env_->advance_micros(500);
       if (!status.is_ok()) {

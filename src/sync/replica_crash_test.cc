@@ -10,8 +10,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <deque>
-#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -24,9 +22,12 @@
 #include "sim/todo_reducer.h"
 #include "sqlsync/coordinator_document.h"
 #include "sqlsync/local_document.h"
+#include "sync/test_network.h"
 
 namespace sqlsync {
 namespace {
+
+using testing::counted;
 
 constexpr const char* kReplicaDir = "/replica/doc";
 // Clients: the durable replica under test, and an in-memory replica whose
@@ -37,17 +38,6 @@ constexpr size_t kClients = 2;
 constexpr int kMutationsPerClient = 12;
 constexpr uint64_t kRoundMicros = 500;
 constexpr uint64_t kGraceMicros = 2'000;
-
-std::string counted(char author, int seq) {
-  return "{\"tag\":\"Increment\",\"counter\":\"c\",\"by\":1,\"author\":\"" + std::string(1, author) +
-         "\",\"seq\":" + std::to_string(seq) + "}";
-}
-
-std::string row_text(const Row& row) {
-  std::string out;
-  for (const Value& value : row) out += value_to_string(value) + " ";
-  return out;
-}
 
 // Every table of a document (internal ones included), rows sorted, so two
 // databases with the same content dump the same text.
@@ -61,10 +51,8 @@ std::string dump_tables(Document& document) {
     out += name + ":\n";
     Result<QueryResult> rows = document.query("SELECT * FROM " + name);
     if (!rows.is_ok()) return out + rows.status().to_string();
-    std::vector<std::string> lines;
-    for (const Row& row : rows->rows) lines.push_back(row_text(row));
-    std::sort(lines.begin(), lines.end());
-    for (const std::string& line : lines) out += "  " + line + "\n";
+    std::sort(rows->rows.begin(), rows->rows.end());
+    out += testing::dump(rows);
   }
   return out;
 }
@@ -115,8 +103,7 @@ class ReplicaCrash : public ::testing::Test {
     clients_.clear();
     coordinator_.reset();
     fault_env_.reset();
-    to_server_.clear();
-    to_client_.clear();
+    network_.drop_all();
     server_env_ = std::make_unique<MemoryEnv>(seed);
     replica_env_ = std::make_unique<MemoryEnv>(seed + 1'000'000'007);
     memory_client_env_ = std::make_unique<MemoryEnv>(seed + 2'000'000'014);
@@ -182,9 +169,7 @@ class ReplicaCrash : public ::testing::Test {
   void crash_durable(CrashMode mode) {
     if (plan_->fired) crash_history_ += plan_->hit_step + "; ";
     clients_[kDurable].reset();
-    coordinator_->disconnect(kDurable);
-    to_server_[kDurable].clear();
-    to_client_[kDurable].clear();
+    ASSERT_OK(network_.disconnect(kDurable));
     replica_env_->simulate_crash(mode, ++crashes_);
     fault_env_->clear_faults();
     plan_ = std::make_shared<CrashPlan>();
@@ -204,10 +189,7 @@ class ReplicaCrash : public ::testing::Test {
     }
   }
 
-  void connect(size_t i) {
-    for (Bytes& message : clients_[i]->connect()) to_server_[i].push_back(std::move(message));
-    for (Bytes& message : coordinator_->connect(i)) to_client_[i].push_back(std::move(message));
-  }
+  void connect(size_t i) { network_.connect(i); }
 
   // The durable replica's result: an error, or a crash the call survived
   // (a dead process returns nothing), both mean it must be crashed. Any
@@ -215,69 +197,21 @@ class ReplicaCrash : public ::testing::Test {
   Status checked(size_t i, Status status) {
     if (i == kDurable && plan_->fired) return status.is_ok() ? Status::io_error("the replica crashed") : status;
     if (!status.is_ok() && i == kDurable) ADD_FAILURE() << "durable replica failed without a crash: " << status.to_string();
-    if (!status.is_ok() && i != kDurable) ADD_FAILURE() << "client " << i << ": " << status.to_string();
+    if (!status.is_ok() && i != kDurable) ADD_FAILURE() << status.to_string();
     return status;
   }
 
-  Status one_round(bool& moved) {
-    for (size_t i = 0; i < kClients; ++i) {
-      if (!clients_[i] || !clients_[i]->connected()) continue;
-      Result<std::vector<Bytes>> polled = clients_[i]->poll();
-      SQLSYNC_RETURN_IF_ERROR(checked(i, polled.status()));
-      for (Bytes& message : *polled) to_server_[i].push_back(std::move(message));
-      while (!to_server_[i].empty()) {
-        moved = true;
-        Bytes message = std::move(to_server_[i].front());
-        to_server_[i].pop_front();
-        Result<std::vector<Bytes>> replies = coordinator_->receive(i, message);
-        if (!replies.is_ok()) {
-          ADD_FAILURE() << "coordinator, from client " << i << ": " << replies.status().to_string();
-          return replies.status();
-        }
-        for (Bytes& reply : *replies) to_client_[i].push_back(std::move(reply));
-      }
-      SQLSYNC_RETURN_IF_ERROR(deliver_to_client(i, moved));
-    }
-    if (coordinator_->has_work()) {
-      moved = true;
-      Result<CoordinatorDocument::StepReport> report = coordinator_->step();
-      if (!report.is_ok()) ADD_FAILURE() << "coordinator step: " << report.status().to_string();
-      SQLSYNC_RETURN_IF_ERROR(report.status());
-    }
-    Result<std::vector<std::pair<CoordinatorDocument::ConnectionId, Bytes>>> outgoing = coordinator_->poll();
-    if (!outgoing.is_ok()) ADD_FAILURE() << "coordinator poll: " << outgoing.status().to_string();
-    SQLSYNC_RETURN_IF_ERROR(outgoing.status());
-    for (auto& [connection, message] : *outgoing) to_client_[connection].push_back(std::move(message));
-    for (size_t i = 0; i < kClients; ++i) SQLSYNC_RETURN_IF_ERROR(deliver_to_client(i, moved));
-    note_log_switch();
-    return Status::ok();
-  }
-
-  Status deliver_to_client(size_t i, bool& moved) {
-    while (!to_client_[i].empty()) {
-      moved = true;
-      Bytes message = std::move(to_client_[i].front());
-      to_client_[i].pop_front();
-      if (!clients_[i]) continue;
-      Result<std::vector<Bytes>> replies = clients_[i]->receive(message);
-      SQLSYNC_RETURN_IF_ERROR(checked(i, replies.status()));
-      for (Bytes& reply : *replies) to_server_[i].push_back(std::move(reply));
-    }
-    return Status::ok();
-  }
-
-  Status run_until_quiet() {
-    for (int round = 0; round < 10'000; ++round) {
-      bool moved = false;
-      SQLSYNC_RETURN_IF_ERROR(one_round(moved));
+  // Every round moves the coordinator's clock on.
+  testing::TestNetwork::Options network_options() {
+    testing::TestNetwork::Options options;
+    options.check = [this](size_t who, const Status& status) { return checked(who, status); };
+    options.after_round = [this](const Status& round) {
+      if (round.is_ok()) note_log_switch();
       server_env_->advance_micros(kRoundMicros);
-      if (!moved) {
-        for (size_t i = 0; i < kClients; ++i) SQLSYNC_RETURN_IF_ERROR(checked(i, clients_[i]->flush()));
-        return Status::ok();
-      }
-    }
-    return Status::internal("did not quiesce");
+    };
+    return options;
   }
+  Status run_until_quiet() { return network_.run_until_quiet(); }
 
   void note_log_switch() {
     if (!clients_[kDurable]) return;
@@ -286,15 +220,7 @@ class ReplicaCrash : public ::testing::Test {
     durable_log_ = log;
   }
 
-  // "author seq count" for every applied mutation, from the coordinator.
-  std::string applied_counts() {
-    Result<QueryResult> rows =
-        coordinator_->query("SELECT author, seq, count(*) FROM applied GROUP BY author, seq ORDER BY 1, 2");
-    if (!rows.is_ok()) return rows.status().to_string();
-    std::string out;
-    for (const Row& row : rows->rows) out += row_text(row) + "\n";
-    return out;
-  }
+  std::string applied_counts() { return testing::applied_counts(*coordinator_); }
 
   // The replica keeps exactly one storage log: the current one.
   void expect_only_current_log_on_disk() {
@@ -318,7 +244,7 @@ class ReplicaCrash : public ::testing::Test {
   std::shared_ptr<Reducer> reducer_ = std::make_shared<TodoReducer>();
   std::unique_ptr<CoordinatorDocument> coordinator_;
   std::vector<std::unique_ptr<LocalDocument>> clients_;
-  std::map<size_t, std::deque<Bytes>> to_server_, to_client_;
+  testing::TestNetwork network_{coordinator_, clients_, network_options()};
   uint64_t crashes_ = 0;  // seeds the torn tails, so a seed replays alone
   // The durable replica's storage log after the last round, and how often
   // it changed in this world.
@@ -335,7 +261,7 @@ class ReplicaCrash : public ::testing::Test {
 TEST_F(ReplicaCrash, CrashBeforeTheTimelineDropsAppliedMutations) {
   new_world(1);
   for (size_t i = 0; i < kClients; ++i) connect(i);
-  for (int seq = 0; seq < 3; ++seq) ASSERT_OK(clients_[kDurable]->mutate(as_bytes(counted('a', seq))));
+  for (int seq = 0; seq < 3; ++seq) ASSERT_OK(clients_[kDurable]->mutate(as_bytes(counted("a", seq))));
   CrashPlan plan;
   plan.only = Step::kTimeline;
   plan.path_contains = "/metadata.tmp";
@@ -351,7 +277,7 @@ TEST_F(ReplicaCrash, CrashBeforeTheTimelineDropsAppliedMutations) {
   connect(kDurable);
   ASSERT_OK(run_until_quiet());
   EXPECT_EQ(clients_[kDurable]->pending_mutations(), 0u);
-  ASSERT_OK(clients_[kDurable]->mutate(as_bytes(counted('a', 3))));
+  ASSERT_OK(clients_[kDurable]->mutate(as_bytes(counted("a", 3))));
   EXPECT_EQ(clients_[kDurable]->pending_mutations(), 1u);
   ASSERT_OK(run_until_quiet());
   EXPECT_EQ(clients_[kDurable]->pending_mutations(), 0u);
@@ -425,7 +351,7 @@ TEST_F(ReplicaCrash, RandomCrashPointsLoseNothingAndApplyNothingTwice) {
         --offline_rounds;
       }
       if (!durable_done && random() % 2 == 0) {
-        const Status answer = clients_[kDurable]->mutate(as_bytes(counted('a', static_cast<int>(confirmed.size()))));
+        const Status answer = clients_[kDurable]->mutate(as_bytes(counted("a", static_cast<int>(confirmed.size()))));
         confirmed.push_back(answer.is_ok());
         const Status status = checked(kDurable, answer);
         if (!status.is_ok()) {
@@ -435,11 +361,9 @@ TEST_F(ReplicaCrash, RandomCrashPointsLoseNothingAndApplyNothingTwice) {
         }
       }
       if (sent_by_memory < kMutationsPerClient && random() % 2 == 0) {
-        ASSERT_OK(clients_[kMemory]->mutate(as_bytes(counted('b', sent_by_memory++))));
+        ASSERT_OK(clients_[kMemory]->mutate(as_bytes(counted("b", sent_by_memory++))));
       }
-      bool moved = false;
-      Status status = one_round(moved);
-      server_env_->advance_micros(kRoundMicros);
+      Status status = network_.round().status();
       if (!status.is_ok()) {
         ASSERT_TRUE(plan_->fired) << status.to_string();
         handle_crash();
