@@ -8,7 +8,8 @@
 # Arguments are passed to sqlsync-load (try --help), e.g.
 #   scripts/load-bench.sh --clients 200 --documents 20 --seconds 10
 # BUILD_DIR selects the build directory (default build/native, configured
-# with the native preset).
+# with the native preset); SERVER_ARGS adds flags to the server's command line
+# (e.g. SERVER_ARGS="--document-threads 16").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,7 +30,7 @@ trap cleanup EXIT
 
 # --sync filesystem: one syncfs shared by the documents' rounds (docs/server.md);
 # the data directory is a fresh one nothing else writes to during the run.
-"$build_dir/tools/sqlsync-server" --port 0 --data "$data" --threads 2 --sync filesystem 2>"$log" &
+"$build_dir/tools/sqlsync-server" --port 0 --data "$data" --threads 2 --sync filesystem ${SERVER_ARGS:-} 2>"$log" &
 server_pid=$!
 port=
 for _ in $(seq 1 100); do
@@ -48,6 +49,8 @@ status=0
 "$build_dir/tools/sqlsync-load" --server "http://127.0.0.1:$port" \
   --reducer examples/guestbook/guestbook.sql "$@" || status=$?
 
+ticks=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
+echo "server CPU time: $(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", t / hz}') s (user + system, whole run)"
 rss=$(awk '/VmRSS/ {print $2 " " $3}' "/proc/$server_pid/status")
 peak=$(awk '/VmHWM/ {print $2 " " $3}' "/proc/$server_pid/status")
 echo "server resident memory: $rss now, $peak peak"

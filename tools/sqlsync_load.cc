@@ -89,6 +89,13 @@ struct Flags {
   bool deflate = true;
 };
 
+// One confirmed mutation: when it was sent (ms since the run started) and
+// how long its confirmation took.
+struct Sample {
+  uint32_t sent_ms = 0;
+  uint32_t latency_micros = 0;
+};
+
 struct Totals {
   std::atomic<uint64_t> sent{0};
   std::atomic<uint64_t> confirmed{0};
@@ -97,7 +104,7 @@ struct Totals {
   std::atomic<uint64_t> closed_early{0};
   std::atomic<uint64_t> protocol_errors{0};
   std::mutex mutex;
-  std::vector<uint32_t> latencies_micros;
+  std::vector<Sample> samples;
 };
 
 // One synchronous HTTP request (setup only).
@@ -139,6 +146,7 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
   net::any_io_executor executor() { return ws_.get_executor(); }
 
   net::awaitable<void> run(Clock::time_point start, Clock::time_point end) {
+    start_ = start;
     auto self = shared_from_this();
     tcp::resolver resolver(ws_.get_executor());
     auto [resolve_error, endpoints] = co_await resolver.async_resolve(flags_.host, flags_.port, kUseTuple);
@@ -184,7 +192,7 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
     finished_ = true;
     if (!closed_) co_await ws_.async_close(websocket::close_code::normal, kUseTuple);
     std::lock_guard<std::mutex> lock(totals_.mutex);
-    totals_.latencies_micros.insert(totals_.latencies_micros.end(), latencies_.begin(), latencies_.end());
+    totals_.samples.insert(totals_.samples.end(), samples_.begin(), samples_.end());
   }
 
  private:
@@ -211,7 +219,8 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
       const auto now = Clock::now();
       while (acked_ < reply.range.next() && acked_ < next_lsn_) {
         const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(now - sent_at_.front());
-        latencies_.push_back(static_cast<uint32_t>(latency.count()));
+        const auto sent = std::chrono::duration_cast<std::chrono::milliseconds>(sent_at_.front() - start_);
+        samples_.push_back(Sample{static_cast<uint32_t>(sent.count()), static_cast<uint32_t>(latency.count())});
         sent_at_.pop_front();
         ++acked_;
         totals_.confirmed.fetch_add(1, std::memory_order_relaxed);
@@ -306,7 +315,8 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
   bool closed_ = false;
   bool finished_ = false;
   std::deque<Clock::time_point> sent_at_;
-  std::vector<uint32_t> latencies_;
+  std::vector<Sample> samples_;
+  Clock::time_point start_;  // of the run
   std::deque<Bytes> queue_;
   bool writing_ = false;
 };
@@ -421,21 +431,34 @@ int run(const Flags& flags) {
   }
   for (std::thread& thread : threads) thread.join();
 
-  std::vector<uint32_t>& latencies = totals.latencies_micros;
-  std::sort(latencies.begin(), latencies.end());
-  auto percentile = [&](double p) {
+  // In ms; sorts `latencies`.
+  auto percentile = [](std::vector<uint32_t>& latencies, double p) {
     if (latencies.empty()) return 0.0;
+    std::sort(latencies.begin(), latencies.end());
     const size_t index = std::min(latencies.size() - 1, static_cast<size_t>(p * static_cast<double>(latencies.size())));
     return latencies[index] / 1000.0;
   };
+  std::vector<uint32_t> latencies;
+  // Per 5 s of sending: shows a warm-up or a stall apart from the steady state.
+  std::vector<std::vector<uint32_t>> by_window(static_cast<size_t>((flags.seconds + 4) / 5));
+  for (const Sample& sample : totals.samples) {
+    latencies.push_back(sample.latency_micros);
+    by_window[std::min<size_t>(by_window.size() - 1, sample.sent_ms / 5000)].push_back(sample.latency_micros);
+  }
   const uint64_t sent = totals.sent.load();
   const uint64_t confirmed = totals.confirmed.load();
   const uint64_t errors = totals.connect_failures.load() + totals.closed_early.load() + totals.protocol_errors.load() +
                           (sent - confirmed);
   std::printf("confirmed %llu of %llu mutations: %.0f mutations/s\n", static_cast<unsigned long long>(confirmed),
               static_cast<unsigned long long>(sent), static_cast<double>(confirmed) / flags.seconds);
-  std::printf("latency mutate -> confirmation: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", percentile(0.50),
-              percentile(0.99), latencies.empty() ? 0.0 : latencies.back() / 1000.0);
+  const double p50 = percentile(latencies, 0.50);
+  std::printf("latency mutate -> confirmation: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", p50,
+              percentile(latencies, 0.99), latencies.empty() ? 0.0 : latencies.back() / 1000.0);
+  std::printf("p99 by time sent:");
+  for (size_t i = 0; i < by_window.size(); ++i) {
+    std::printf(" %zu-%zu s %.0f ms;", i * 5, i * 5 + 5, percentile(by_window[i], 0.99));
+  }
+  std::printf("\n");
   std::printf("errors: %llu (connections failed %llu, closed early %llu, undecodable messages %llu, unconfirmed %llu); "
               "%llu ticks skipped with a full window\n",
               static_cast<unsigned long long>(errors), static_cast<unsigned long long>(totals.connect_failures.load()),

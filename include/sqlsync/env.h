@@ -48,7 +48,10 @@ class Env {
   static Env* posix();
   // The same, except that File::sync() flushes the whole file system holding
   // the file (syncfs(2)) and threads syncing at the same time share one
-  // flush: group commit across files. Much faster than posix() when many
+  // flush: group commit across files. A file's sync() returns at once when
+  // a flush that started after the last write through that File object has
+  // finished (writes through another File object of the same file are
+  // covered by that object's sync()). Much faster than posix() when many
   // files are synced concurrently (a server's documents) on a disk the
   // process has to itself; slower when other processes write much to the
   // same file system (their data is flushed too). Write-back errors are

@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #include "sqlsync/env.h"
 
@@ -51,15 +52,25 @@ std::string quoted(const std::string& path) { return "'" + path + "'"; }
 // whatever close() returns, and a retry could close someone else's.
 void close_descriptor(int fd) { ::close(fd); }
 
-// Group commit across files (Env::posix_shared_sync): a sync waits for one
-// syncfs(2) that starts after it was asked for; whoever finds none running
-// starts it, so every thread asking meanwhile shares the next flush.
+// Group commit across files (Env::posix_shared_sync): flushes are numbered
+// as they start; a write is covered by every flush numbered above started()
+// read after the write. A sync waits for the first flush that covers what it
+// needs; whoever finds none running starts the next, so every thread asking
+// meanwhile shares it. A failed flush fails every later sync: after a
+// write-back error the page cache no longer tells what reached the disk.
 class SharedSync {
  public:
-  Status sync(int fd, const std::string& path) {
+  uint64_t started() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return started_;
+  }
+
+  // Waits until a flush numbered above `covered_by_flushes_after` has
+  // finished; nullopt: a flush that starts after this call.
+  Status sync(std::optional<uint64_t> covered_by_flushes_after, int fd, const std::string& path) {
     std::unique_lock<std::mutex> lock(mutex_);
-    const uint64_t needed = started_ + 1;
-    while (finished_ < needed) {
+    const uint64_t needed = covered_by_flushes_after.value_or(started_) + 1;
+    while (finished_ < needed && status_.is_ok()) {
       if (running_) {
         done_.wait(lock);
         continue;
@@ -71,7 +82,7 @@ class SharedSync {
       lock.lock();
       running_ = false;
       finished_ = round;
-      status_ = std::move(status);
+      if (status_.is_ok()) status_ = std::move(status);
       done_.notify_all();
     }
     return status_;
@@ -96,7 +107,7 @@ class SharedSync {
   uint64_t started_ = 0;   // flushes started
   uint64_t finished_ = 0;  // the newest flush finished
   bool running_ = false;
-  Status status_;          // of the flush that finished last
+  Status status_;          // the first failed flush, else ok
 };
 
 class PosixFile final : public File {
@@ -138,6 +149,7 @@ class PosixFile final : public File {
       }
       done += static_cast<size_t>(n);
     }
+    note_written();
     return Status::ok();
   }
 
@@ -149,7 +161,7 @@ class PosixFile final : public File {
   }
 
   Status sync() override {
-    if (shared_sync_ != nullptr) return shared_sync_->sync(fd_, path_);
+    if (shared_sync_ != nullptr) return shared_sync_->sync(written_before_flush_, fd_, path_);
     while (::fdatasync(fd_) != 0) {
       int error = errno;
       if (error != EINTR) return posix_error("sync " + quoted(path_), error);
@@ -173,13 +185,21 @@ class PosixFile final : public File {
         return posix_error("truncate " + quoted(path_) + " to " + std::to_string(size) + " bytes", error);
       }
     }
+    note_written();
     return Status::ok();
   }
 
  private:
+  void note_written() {
+    if (shared_sync_ != nullptr) written_before_flush_ = shared_sync_->started();
+  }
+
   int fd_;
   std::string path_;
   SharedSync* shared_sync_;
+  // With shared_sync_: flushes numbered above this started after the last
+  // write through this object (nullopt: it wrote nothing).
+  std::optional<uint64_t> written_before_flush_;
 };
 
 // open() that retries when a signal interrupts it.

@@ -159,6 +159,7 @@ struct DocumentInfo {
   JournalId id;
   std::string reducer;
   uint32_t schema_version = 0;
+  JournalId storage_log;  // the document's id until its first compaction
   LsnRange storage_range;
   bool created = false;
 };
@@ -472,6 +473,7 @@ DocumentInfo DocumentActor::info(bool created) const {
   info.id = id_;
   info.reducer = reducer_digest_;
   info.schema_version = host_->schema_version();
+  info.storage_log = host_->document().storage_log_id();
   info.storage_range = host_->document().storage_range();
   info.created = created;
   return info;
@@ -693,6 +695,7 @@ Json info_json(const DocumentInfo& info) {
   return Json{{"id", info.id.to_hex()},
               {"reducer", info.reducer},
               {"schema_version", info.schema_version},
+              {"storage_log", info.storage_log.to_hex()},
               {"storage_range", Json{{"first", info.storage_range.first()}, {"next", info.storage_range.next()}}}};
 }
 

@@ -480,6 +480,7 @@ TEST_F(ServerTest, CreatesNamedAndUnnamedDocuments) {
   EXPECT_EQ(info.json()["reducer"], reducer);
   EXPECT_EQ(info.json()["schema_version"], 2);  // guestbook.sql has two migrations
   EXPECT_GE(info.json()["storage_range"]["next"].get<int>(), 1);
+  EXPECT_EQ(info.json()["storage_log"], id);  // a new document's first log bears its id
 
   HttpReply named = http_request(port_, http::verb::post, "/docs?name=groceries&reducer=" + reducer);
   EXPECT_EQ(named.status, 201) << named.body;
