@@ -5,9 +5,10 @@
 # demo's reducer, and runs web/e2e/*.test.mjs in Debian's Chromium through
 # playwright-core. Screenshots go to build/e2e-artifacts/.
 #
-# Usage: scripts/web-e2e.sh [--bench] [--no-build]
+# Usage: scripts/web-e2e.sh [--bench] [--no-build] [-- bench options]
 #   --bench     run the browser benchmarks (web/e2e/bench.mjs) instead of the tests
 #   --no-build  use what is already built
+#   -- ...      passed to bench.mjs (e.g. -- --cold-only --runs 9)
 # Environment: SQLSYNC_BUILD_DIR  native build (default build/native, preset "native")
 #              SQLSYNC_WASM_DIR   emscripten build of the core (default build/wasm, preset "wasm")
 set -euo pipefail
@@ -16,12 +17,19 @@ repo=$PWD
 
 mode=test
 build=1
-for arg in "$@"; do
+bench_args=()
+while (($#)); do
+  arg=$1
+  shift
   case $arg in
+    --)
+      bench_args=("$@")
+      break
+      ;;
     --bench) mode=bench ;;
     --no-build) build=0 ;;
     -h | --help)
-      sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -116,7 +124,7 @@ export SQLSYNC_E2E_ARTIFACTS=$repo/build/e2e-artifacts
 mkdir -p "$SQLSYNC_E2E_ARTIFACTS"
 status=0
 if [[ $mode == bench ]]; then
-  node web/e2e/bench.mjs || status=$?
+  node web/e2e/bench.mjs "${bench_args[@]}" || status=$?
 else
   node --test --test-concurrency=1 web/e2e/ || status=$?
 fi

@@ -9,7 +9,9 @@
 //     1,000 rows) and with a one-row count query.
 // Each figure is measured local-only (no server) and synced to the server.
 // Options: --runs N (cold starts per variant, default 5), --mutations N,
-// --local-only (skip the synced variant).
+// --local-only (skip the synced variant), --cold-only (skip the re-render
+// runs), --each (print every cold start's marks), --chromium-arg ARG (repeatable; an extra Chromium flag, for
+// experiments such as --js-flags=--no-wasm-lazy-compilation).
 import { parseArgs } from 'node:util';
 import { launchBrowser, screenshot, serverUrl } from './helpers.mjs';
 
@@ -18,6 +20,9 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '5' },
     mutations: { type: 'string', default: '1000' },
     'local-only': { type: 'boolean', default: false },
+    'cold-only': { type: 'boolean', default: false },
+    each: { type: 'boolean', default: false },
+    'chromium-arg': { type: 'string', multiple: true, default: [] },
   },
 });
 const runs = Number(values.runs);
@@ -40,7 +45,7 @@ async function benchPage(browser, { server, n, query: sql = 'list' }) {
   return { context, page, result };
 }
 
-const browser = await launchBrowser();
+const browser = await launchBrowser(values['chromium-arg']);
 try {
   for (const server of values['local-only'] ? ['none'] : ['none', 'origin']) {
     const label = server === 'none' ? 'local only' : 'synced to the server';
@@ -53,6 +58,10 @@ try {
       cold.push(result.coldStartMs);
       open.push(result.openMs);
       firstResult.push(result.openToFirstResultMs);
+      if (values.each) {
+        const line = result.startup.map(({ name, ms, detail }) => `${ms.toFixed(0)} ${name}${detail ? ` (${detail})` : ''}`);
+        console.log(`  run ${i + 1}: ${result.coldStartMs.toFixed(0)} ms: ${line.join('; ')}`);
+      }
       for (const { name, ms, detail } of result.startup) {
         if (!startup.has(name)) startup.set(name, { ms: [], detail });
         startup.get(name).ms.push(ms);
@@ -74,7 +83,7 @@ try {
       previous = at;
     }
 
-    for (const sql of ['list', 'count']) {
+    for (const sql of values['cold-only'] ? [] : ['list', 'count']) {
       const { context, page, result } = await benchPage(browser, { server, n: mutations, query: sql });
       const r = result.renderLatencyMs;
       console.log(

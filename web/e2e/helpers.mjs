@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { after, before } from 'node:test';
+import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const serverUrl = process.env.SQLSYNC_E2E_URL ?? assert.fail('SQLSYNC_E2E_URL is not set: run scripts/web-e2e.sh');
@@ -25,8 +25,12 @@ export const chromiumArgs = [
   '--disable-sync',
 ];
 
-export function launchBrowser() {
-  return chromium.launch({ executablePath: process.env.SQLSYNC_CHROMIUM ?? '/usr/bin/chromium', args: chromiumArgs });
+/** Launches Chromium with chromiumArgs plus `extraArgs` (benchmark experiments). */
+export function launchBrowser(extraArgs = []) {
+  return chromium.launch({
+    executablePath: process.env.SQLSYNC_CHROMIUM ?? '/usr/bin/chromium',
+    args: [...chromiumArgs, ...extraArgs],
+  });
 }
 
 /**
@@ -57,6 +61,24 @@ export async function twoUsers(browser) {
   await waitForStatus(alice, 'connected');
   await waitForStatus(bob, 'connected');
   return { alice, bob, docId, errors };
+}
+
+/**
+ * Launches Chromium for the calling file's tests (useBrowser) and returns
+ * `twoUsersTest(name, body)`: it declares a test in which Alice and Bob share
+ * a new list (twoUsers), runs `body({ alice, bob, docId }, t)`, then fails on
+ * any error their pages reported and closes both contexts.
+ */
+export function useTwoUsers() {
+  const browser = useBrowser();
+  return (name, body) =>
+    test(name, async (t) => {
+      const { alice, bob, docId, errors } = await twoUsers(browser());
+      await body({ alice, bob, docId }, t);
+      assert.deepEqual(errors, []);
+      await alice.context().close();
+      await bob.context().close();
+    });
 }
 
 /** Saves a screenshot (by default of the full page) as <artifacts>/<name>.png. */

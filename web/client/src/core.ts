@@ -170,40 +170,62 @@ export class Core {
  * `coreUrl`, streaming (compiling while it downloads) when the server sends
  * it as application/wasm, once per URL (later calls share the first).
  * Start it as early as possible: it is the longest step of opening a
- * document.
+ * document. The page does (index.ts) and hands the module to its worker,
+ * which shares the compiled code.
  */
 export function compileCore(coreUrl: string): Promise<WebAssembly.Module> {
   const wasmUrl = new URL('sqlsync_core.wasm', coreUrl).href;
-  let compiled = compiling.get(wasmUrl);
-  if (compiled === undefined) {
-    compiled = WebAssembly.compileStreaming(fetch(wasmUrl, { credentials: 'same-origin' })).catch(async () => {
+  return once(compiling, wasmUrl, () =>
+    WebAssembly.compileStreaming(fetch(wasmUrl, { credentials: 'same-origin' })).catch(async () => {
       // Served with another content type (or a network error, reported below).
       const response = await fetch(wasmUrl, { credentials: 'same-origin' });
       if (!response.ok) throw new Error(`cannot load ${wasmUrl}: HTTP ${response.status}`);
       return WebAssembly.compile(await response.arrayBuffer());
-    });
-    // A failure is reported to whoever uses the module; the next call retries.
-    compiled.catch(() => compiling.delete(wasmUrl));
-    compiling.set(wasmUrl, compiled);
-  }
-  return compiled;
+    }),
+  );
 }
 
-// compileCore's modules by URL: compiled once per worker.
+/**
+ * Starts fetching the core's JavaScript glue (sqlsync_core.js) from the
+ * directory `coreUrl`, once per URL; loadCoreModule evaluates it.
+ */
+export function fetchCoreScript(coreUrl: string): Promise<string> {
+  const scriptUrl = new URL('sqlsync_core.js', coreUrl).href;
+  return once(scripts, scriptUrl, async () => {
+    const response = await fetch(scriptUrl);
+    if (!response.ok) throw new Error(`cannot load ${scriptUrl}: HTTP ${response.status}`);
+    return response.text();
+  });
+}
+
+// compileCore's modules and fetchCoreScript's texts by URL: loaded once per
+// worker or page.
 const compiling = new Map<string, Promise<WebAssembly.Module>>();
+const scripts = new Map<string, Promise<string>>();
+
+// The promise of `key` in `cache`, started by `start` if there is none; a
+// failure is reported to whoever uses it, and the next call retries.
+function once<T>(cache: Map<string, Promise<T>>, key: string, start: () => Promise<T>): Promise<T> {
+  let promise = cache.get(key);
+  if (promise === undefined) {
+    promise = start();
+    promise.catch(() => cache.delete(key));
+    cache.set(key, promise);
+  }
+  return promise;
+}
 
 /**
- * Loads sqlsync_core.js from the directory `coreUrl` and instantiates the
- * core compiled by compileCore(coreUrl) (started now if it was not). The
+ * Evaluates the glue of the directory `coreUrl` (fetchCoreScript) and
+ * instantiates `compiled` (by default compileCore(coreUrl)) with it. The
  * script is evaluated as text because module workers cannot importScripts()
  * and the emscripten build is a classic script.
  */
-export async function loadCoreModule(coreUrl: string): Promise<CoreModule> {
-  const compiled = compileCore(coreUrl);
-  const scriptUrl = new URL('sqlsync_core.js', coreUrl).href;
-  const response = await fetch(scriptUrl);
-  if (!response.ok) throw new Error(`cannot load ${scriptUrl}: HTTP ${response.status}`);
-  const source = await response.text();
+export async function loadCoreModule(
+  coreUrl: string,
+  compiled: Promise<WebAssembly.Module> = compileCore(coreUrl),
+): Promise<CoreModule> {
+  const source = await fetchCoreScript(coreUrl);
   const factory = new Function(`${source}\nreturn createSqlsyncCore;`)() as CoreFactory;
   // emscripten's hook for instantiating the module itself: it never settles
   // the factory's promise on failure, so the failure is raced against it.

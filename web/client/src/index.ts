@@ -3,8 +3,9 @@
 // WebAssembly, persisted in OPFS and shared by every tab of the origin;
 // see docs/browser.md.
 
+import { compileCore } from './core.js';
 import { isDocumentId } from './ids.js';
-import type { Call, CallResult, ConnectionStatus, OpenParams, TabEvent, TabRequest } from './protocol.js';
+import { workerName, type Call, type CallResult, type ConnectionStatus, type OpenParams, type TabEvent, type TabRequest } from './protocol.js';
 import { paramsToJson } from './rows.js';
 import { StartupMarks, type StartupMark } from './timing.js';
 
@@ -138,14 +139,23 @@ class BrowserDocument implements SQLSyncDocument {
     if (this.marks.marks.length === 0) this.marks.mark('openDocument called');
     this.worker = new Worker(new URL('worker.js', this.params.coreUrl), {
       type: 'module',
-      name: `sqlsync ${this.params.docId}`,
+      name: workerName(this.params),
     });
+    // The page compiles the core while the worker starts, and gives it the
+    // module (compiled code is shared, not copied).
+    const worker = this.worker;
+    compileCore(this.params.coreUrl).then(
+      (module) => {
+        if (!this.marks.marks.some((mark) => mark.name === 'core compiled')) this.marks.mark('core compiled');
+        worker.postMessage({ kind: 'core', module } satisfies TabRequest);
+      },
+      () => worker.postMessage({ kind: 'core', module: null } satisfies TabRequest),
+    );
     this.worker.onmessage = (event: MessageEvent<TabEvent>) => this.onEvent(event.data);
     this.worker.onerror = (event) => {
       this.opening?.reject(new Error(`sqlsync worker failed: ${event.message}`));
       this.opening = null;
     };
-    this.send({ kind: 'open', params: this.params });
     this.pingSentAt = null;
     this.pinger = setInterval(() => this.watch(), PING_MS);
     return started;

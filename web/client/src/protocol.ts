@@ -36,9 +36,28 @@ export type DocumentEvent =
   | { kind: 'progress'; before: number }
   | { kind: 'rejection'; lsn: number; message: string };
 
-/** Tab → its worker. */
+// The tab gives its worker the open parameters in the worker's name
+// (WorkerOptions.name, the worker's self.name), so the worker starts opening
+// at its first line instead of after the tab's first message; a name, unlike
+// the script URL, does not end up in stack traces (it may hold the token).
+const WORKER_NAME_PREFIX = 'sqlsync ';
+
+/** The name of a worker that opens `params`. */
+export function workerName(params: OpenParams): string {
+  return WORKER_NAME_PREFIX + JSON.stringify(params);
+}
+
+/** The open parameters in a worker's name; throws if it is not from workerName(). */
+export function openParamsFromWorkerName(name: string): OpenParams {
+  if (!name.startsWith(WORKER_NAME_PREFIX)) throw new Error(`not a sqlsync worker name: '${name}'`);
+  return JSON.parse(name.slice(WORKER_NAME_PREFIX.length)) as OpenParams;
+}
+
+/** Tab → its worker (after the open parameters, given in its name). */
 export type TabRequest =
-  | { kind: 'open'; params: OpenParams }
+  // The compiled core (the tab starts compiling it before the worker runs);
+  // null if the tab could not, and the worker tries itself.
+  | { kind: 'core'; module: WebAssembly.Module | null }
   | { kind: 'call'; id: number; call: Call }
   | { kind: 'ping' }
   | { kind: 'close' };

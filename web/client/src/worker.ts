@@ -1,22 +1,17 @@
 // The dedicated worker each tab starts per open document (module worker,
-// dist/worker.js). Workers of one document elect an owner with a Web Lock;
-// the owner runs the core (DocumentOwner), the others forward their tab's
-// calls to it over a BroadcastChannel and relay what comes back. When the
-// owner's tab closes its lock is released and another worker takes over.
-// Design: docs/browser.md, "Cross-tab".
+// dist/worker.js, bundled into one file by scripts/bundle.mjs). Workers of
+// one document elect an owner with a Web Lock; the owner runs the core
+// (DocumentOwner), the others forward their tab's calls to it over a
+// BroadcastChannel and relay what comes back. When the owner's tab closes
+// its lock is released and another worker takes over. Design:
+// docs/browser.md, "Cross-tab".
 
-import { compileCore, loadCoreModule } from './core.js';
-// Modules the owner needs, imported here too so that the browser fetches
-// them with the first wave instead of after owner.js (one round trip less
-// before the worker runs).
-import './backoff.js';
-import './guest-host.js';
-import './ids.js';
-import './rows.js';
+import { compileCore, fetchCoreScript, loadCoreModule } from './core.js';
 import { DocumentOwner, type OwnerDependencies } from './owner.js';
 import { opfsPoolDirectory } from './opfs-pool.js';
 import {
   channelName,
+  openParamsFromWorkerName,
   ownerLockName,
   workerLockName,
   type Call,
@@ -29,6 +24,7 @@ import {
 import { StartupMarks } from './timing.js';
 
 interface WorkerScope {
+  readonly name: string;
   postMessage(message: TabEvent): void;
   onmessage: ((event: MessageEvent<TabRequest>) => void) | null;
   close(): void;
@@ -43,17 +39,24 @@ marks.marks.push({ name: 'worker created', at: performance.timeOrigin });
 marks.mark('worker script started');
 
 // The tab serves the core next to this script (OpenParams.coreUrl names
-// the same directory). Compiling it is the longest step of opening a
-// document, so it starts now, before the owner election; a follower that
-// never becomes the owner wastes it, one that takes over later has it ready.
-// (loadCoreModule then reuses it.)
-compileCore(new URL('./', import.meta.url).href).then(
-  () => marks.mark('core compiled'),
+// the same directory). It compiles the core (the longest step of opening a
+// document, started before this worker exists) and posts the module; this
+// worker compiles it only if the tab could not. The glue is fetched now.
+// Both happen before the owner election: a follower that takes over later
+// has them ready.
+const coreUrl = new URL('./', import.meta.url).href;
+let receiveCore: (module: WebAssembly.Module | null) => void = () => undefined;
+const compiledCore = new Promise<WebAssembly.Module | null>((resolve) => (receiveCore = resolve)).then(
+  (module) => module ?? compileCore(coreUrl),
+);
+compiledCore.then(
+  () => marks.mark('core received'),
   () => undefined, // reported by loadCoreModule if the core is used
 );
+fetchCoreScript(coreUrl).catch(() => undefined);
 
 const browserDependencies: OwnerDependencies = {
-  loadCore: loadCoreModule,
+  loadCore: (url) => loadCoreModule(url, compiledCore),
   async poolDirectory(docId) {
     if (typeof navigator.storage?.getDirectory !== 'function') {
       console.warn('sqlsync: OPFS is not available here; the document lives in memory only');
@@ -69,7 +72,6 @@ const browserDependencies: OwnerDependencies = {
   webSocket: (url) => new WebSocket(url),
 };
 
-let params: OpenParams | null = null;
 let channel: BroadcastChannel | null = null;
 let owner: DocumentOwner | null = null;
 let ownerId: string | null = null;
@@ -242,8 +244,6 @@ function onChannelMessage(message: ChannelMessage): void {
 }
 
 function open(openParams: OpenParams): void {
-  marks.mark('open request received');
-  params = openParams;
   connectionEnabled = openParams.connectionEnabled ?? true;
   channel = new BroadcastChannel(channelName(openParams.docId));
   channel.onmessage = (event: MessageEvent<ChannelMessage>) => onChannelMessage(event.data);
@@ -262,7 +262,7 @@ async function close(): Promise<void> {
     owner = null;
     await closing.close();
     releaseOwnership?.();
-  } else if (params !== null) {
+  } else {
     post({ kind: 'bye', from: me });
   }
   channel?.close();
@@ -272,8 +272,8 @@ async function close(): Promise<void> {
 scope.onmessage = (event: MessageEvent<TabRequest>) => {
   const request = event.data;
   switch (request.kind) {
-    case 'open':
-      open(request.params);
+    case 'core':
+      receiveCore(request.module);
       break;
     case 'call':
       track(request.id, request.call);
@@ -286,3 +286,5 @@ scope.onmessage = (event: MessageEvent<TabRequest>) => {
       break;
   }
 };
+
+open(openParamsFromWorkerName(scope.name));
