@@ -32,6 +32,7 @@ TEST_F(ConfigTest, DefaultsWithoutArguments) {
   EXPECT_TRUE(command->config.auth_secret.empty());
   EXPECT_TRUE(command->config.static_directory.empty());
   EXPECT_FALSE(command->config.sync_filesystem);
+  EXPECT_EQ(command->config.deflate_min_bytes, 16384u);
 }
 
 TEST_F(ConfigTest, ParsesEveryFlag) {
@@ -39,7 +40,7 @@ TEST_F(ConfigTest, ParsesEveryFlag) {
                                    "--auth-secret", "k", "--threads", "4", "--document-threads", "8",
                                    "--max-message-bytes", "2048", "--max-reducer-bytes", "4096",
                                    "--max-connections", "10", "--max-documents", "3", "--max-in-flight-frames",
-                                   "128", "--sync", "filesystem"});
+                                   "128", "--sync", "filesystem", "--deflate-min-bytes", "0"});
   ASSERT_TRUE(command.is_ok()) << command.status().to_string();
   const ServerConfig& config = command->config;
   EXPECT_EQ(config.listen_address, "0.0.0.0");
@@ -55,6 +56,7 @@ TEST_F(ConfigTest, ParsesEveryFlag) {
   EXPECT_EQ(config.max_documents, 3u);
   EXPECT_EQ(config.max_in_flight_frames, 128u);
   EXPECT_TRUE(config.sync_filesystem);
+  EXPECT_EQ(config.deflate_min_bytes, 0u);
 }
 
 TEST_F(ConfigTest, RefusesBadArgumentsNamingThem) {

@@ -967,20 +967,19 @@ SyncRoute route_sync(Hub& hub, const Request& request, const RequestTarget& targ
   return route;
 }
 
-websocket::permessage_deflate deflate_options() {
+websocket::permessage_deflate deflate_options(uint64_t min_bytes) {
   websocket::permessage_deflate deflate;
   deflate.server_enable = true;
   // Smaller windows than zlib's 32 KiB keep a connection's compressor state
   // near 30 KiB, so thousands of connections fit in memory.
   deflate.server_max_window_bits = 12;
   deflate.client_max_window_bits = 12;
-  // Small messages go out uncompressed: acknowledgements, and frames of
-  // page deltas (a few hundred bytes for a typical mutation), for which
-  // building a Huffman tree per message costs more CPU than the bytes it
-  // saves. Whole pages (snapshots, large changes) are compressed at the
-  // fastest level, which does well on SQLite pages at a fraction of the CPU
-  // of zlib's default.
-  deflate.msg_size_threshold = 2048;
+  // Smaller messages go out uncompressed (ServerConfig::deflate_min_bytes):
+  // every connection compresses each frame again, and for frames of page
+  // deltas the per-message Huffman tree costs more CPU than the bytes it
+  // saves. What is compressed uses the fastest level, which does well on
+  // SQLite pages at a fraction of the CPU of zlib's default.
+  deflate.msg_size_threshold = static_cast<std::size_t>(min_bytes);
   deflate.compLevel = 1;
   return deflate;
 }
@@ -999,7 +998,7 @@ net::awaitable<void> serve_sync(Hub& hub, beast::tcp_stream& stream, const Reque
                                 const SyncRoute& route) {
   beast::get_lowest_layer(stream).expires_never();
   SyncConnection::Stream ws(std::move(stream));
-  ws.set_option(deflate_options());
+  ws.set_option(deflate_options(hub.config.deflate_min_bytes));
   ws.set_option(websocket_timeouts());
   ws.set_option(websocket::stream_base::decorator(
       [](websocket::response_type& response) { response.set(http::field::server, "sqlsync-server"); }));
