@@ -120,8 +120,9 @@ class SyncConnection : public std::enable_shared_from_this<SyncConnection> {
   ConnectionId id() const { return id_; }
   bool can_write() const { return can_write_; }
 
-  // Queues a message; dropped once the connection is closing. Thread-safe.
-  void send(Bytes message);
+  // Queues messages, in order; dropped once the connection is closing.
+  // Thread-safe; one hop to the connection's strand for all of them.
+  void send(std::vector<Bytes> messages);
   // Sends what is queued, then closes with `code` and `reason`. Thread-safe.
   void close(websocket::close_code code, std::string reason);
   // The actor took one of this connection's messages off its inbox.
@@ -292,9 +293,11 @@ struct Hub {
 
 // --- SyncConnection ---
 
-void SyncConnection::send(Bytes message) {
-  net::post(ws_.get_executor(),
-            [self = shared_from_this(), message = std::move(message)]() mutable { self->enqueue(std::move(message)); });
+void SyncConnection::send(std::vector<Bytes> messages) {
+  if (messages.empty()) return;
+  net::post(ws_.get_executor(), [self = shared_from_this(), messages = std::move(messages)]() mutable {
+    for (Bytes& message : messages) self->enqueue(std::move(message));
+  });
 }
 
 void SyncConnection::close(websocket::close_code code, std::string reason) {
@@ -496,9 +499,7 @@ void DocumentActor::attach(const std::shared_ptr<SyncConnection>& connection) {
   }
   connections_[connection->id()] = connection;
   connection_count_ = connections_.size();
-  for (Bytes& message : host_->attach(connection->id(), connection->can_write())) {
-    connection->send(std::move(message));
-  }
+  connection->send(host_->attach(connection->id(), connection->can_write()));
 }
 
 void DocumentActor::deliver(std::shared_ptr<SyncConnection> connection, Bytes message) {
@@ -546,9 +547,11 @@ void DocumentActor::run_round() {
     fail(outbox.status());
     return;
   }
-  for (auto& [id, message] : *outbox) {
+  std::map<ConnectionId, std::vector<Bytes>> by_connection;  // each in outbox order
+  for (auto& [id, message] : *outbox) by_connection[id].push_back(std::move(message));
+  for (auto& [id, messages] : by_connection) {
     auto it = connections_.find(id);
-    if (it != connections_.end()) it->second->send(std::move(message));
+    if (it != connections_.end()) it->second->send(std::move(messages));
   }
   hub_.metrics.rounds.fetch_add(1, std::memory_order_relaxed);
   hub_.metrics.round_seconds.observe_micros(now_micros() - started);
