@@ -62,8 +62,12 @@ std::optional<std::vector<Run>> delta_runs(const uint8_t* before, const uint8_t*
   return runs;
 }
 
-// Checks a page number against the frame's previous one and size.
-Status check_page_no(const Decoder& decoder, const Frame& frame, uint32_t page_no, uint32_t previous, uint32_t index) {
+// Reads the next page number of `frame`: above the previous page decoded
+// into frame.pages and within the database size.
+Result<uint32_t> read_page_no(Decoder& decoder, const Frame& frame) {
+  const uint32_t index = static_cast<uint32_t>(frame.pages.size());
+  const uint32_t previous = frame.pages.empty() ? 0 : frame.pages.back().page_no;
+  SQLSYNC_ASSIGN_OR_RETURN(uint32_t page_no, decoder.u32());
   if (page_no == 0) return decoder.error("page number 0 at index " + std::to_string(index));
   if (page_no <= previous) {
     return decoder.error("page numbers not sorted and unique (page " + std::to_string(page_no) + " at index " +
@@ -73,7 +77,7 @@ Status check_page_no(const Decoder& decoder, const Frame& frame, uint32_t page_n
     return decoder.error("page " + std::to_string(page_no) + " is beyond the database size of " +
                          std::to_string(frame.database_pages) + " pages");
   }
-  return Status::ok();
+  return page_no;
 }
 
 // Version 1: every page number, then every page whole.
@@ -86,11 +90,8 @@ Result<Frame> decode_whole_pages(Decoder& decoder, size_t frame_size, uint32_t p
                          " pages (expected " + std::to_string(expected_size) + " bytes)");
   }
   frame.pages.reserve(page_count);
-  uint32_t previous_page_no = 0;
   for (uint32_t i = 0; i < page_count; ++i) {
-    SQLSYNC_ASSIGN_OR_RETURN(uint32_t page_no, decoder.u32());
-    SQLSYNC_RETURN_IF_ERROR(check_page_no(decoder, frame, page_no, previous_page_no, i));
-    previous_page_no = page_no;
+    SQLSYNC_ASSIGN_OR_RETURN(uint32_t page_no, read_page_no(decoder, frame));
     frame.pages.push_back(FramePage{page_no, PageEncoding::kFull, ByteView()});
   }
   for (FramePage& page : frame.pages) {
@@ -109,11 +110,8 @@ Result<Frame> decode_page_entries(ByteView entries, uint32_t page_count, Frame f
                          std::to_string(decoder.remaining()) + " bytes");
   }
   frame.pages.reserve(page_count);
-  uint32_t previous_page_no = 0;
   for (uint32_t i = 0; i < page_count; ++i) {
-    SQLSYNC_ASSIGN_OR_RETURN(uint32_t page_no, decoder.u32());
-    SQLSYNC_RETURN_IF_ERROR(check_page_no(decoder, frame, page_no, previous_page_no, i));
-    previous_page_no = page_no;
+    SQLSYNC_ASSIGN_OR_RETURN(uint32_t page_no, read_page_no(decoder, frame));
     SQLSYNC_ASSIGN_OR_RETURN(uint8_t encoding, decoder.u8());
     const size_t start = decoder.position();
     if (encoding == static_cast<uint8_t>(PageEncoding::kFull)) {
