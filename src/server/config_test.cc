@@ -71,6 +71,9 @@ TEST_F(ConfigTest, RefusesBadArgumentsNamingThem) {
   EXPECT_FALSE(parse({"--max-documents", "-1"}).is_ok());
   // Below the protocol window a well-behaved client would be cut off.
   EXPECT_FALSE(parse({"--max-in-flight-frames", "63"}).is_ok());
+  Result<Command> deflate = parse({"--deflate-min-bytes", "16k"});
+  ASSERT_FALSE(deflate.is_ok());
+  EXPECT_NE(deflate.status().message().find("--deflate-min-bytes"), std::string::npos) << deflate.status().to_string();
   Result<Command> sync = parse({"--sync", "disk"});
   ASSERT_FALSE(sync.is_ok());
   EXPECT_NE(sync.status().message().find("must be file or filesystem, not 'disk'"), std::string::npos)
