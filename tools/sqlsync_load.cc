@@ -70,7 +70,6 @@ constexpr const char* kUsage =
     "Exit status: 0 if every mutation was confirmed and no connection failed,\n"
     "1 otherwise, 2 on a usage error.\n";
 
-constexpr uint8_t kFrameType = 3;  // docs/protocol.md, envelope type
 // Frames a client may have unacknowledged: the protocol window.
 constexpr uint64_t kWindow = 64;
 // After the run, how long unconfirmed mutations may still be confirmed.
@@ -244,7 +243,10 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
   // generator never uses, so the generator's CPU goes to the load.
   bool handle_frame_header(ByteView bytes) {
     constexpr size_t kHeaderEnd = 2 + JournalId::kSize + 8;
-    if (bytes.size() < kHeaderEnd || bytes[0] != kProtocolVersion || bytes[1] != kFrameType) return false;
+    if (bytes.size() < kHeaderEnd || bytes[0] != kProtocolVersion ||
+        bytes[kTypeOffset] != static_cast<uint8_t>(MessageType::kFrame)) {
+      return false;
+    }
     Decoder decoder(bytes.subspan(2), StatusCode::kInvalidArgument, "frame");
     Result<JournalId> journal = decoder.journal_id();
     Result<uint64_t> lsn = decoder.u64();
@@ -260,18 +262,22 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
       auto [error, read] = co_await ws_.async_read(buffer, kUseTuple);
       if (error) break;
       const auto data = buffer.cdata();
-      const ByteView bytes(static_cast<const uint8_t*>(data.data()), data.size());
-      if (handle_frame_header(bytes)) {
-        buffer.consume(buffer.size());
-        continue;
-      }
-      Result<Message> message = decode_message(bytes);
-      buffer.consume(buffer.size());
-      if (!message.is_ok()) {
+      Result<std::vector<ByteView>> messages =
+          split_batch(ByteView(static_cast<const uint8_t*>(data.data()), data.size()));
+      if (!messages.is_ok()) {
         totals_.protocol_errors.fetch_add(1);
-        continue;
+      } else {
+        for (ByteView bytes : *messages) {
+          if (handle_frame_header(bytes)) continue;
+          Result<Message> message = decode_message(bytes);
+          if (!message.is_ok()) {
+            totals_.protocol_errors.fetch_add(1);
+            continue;
+          }
+          handle(*message);
+        }
       }
-      handle(*message);
+      buffer.consume(buffer.size());
     }
     if (!finished_) totals_.closed_early.fetch_add(1);
     closed_ = true;

@@ -397,19 +397,29 @@ class SyncedDocument::Impl {
         fail(session, "the server sent a text message; the protocol is binary");
         continue;
       }
-      const ByteView message(static_cast<const uint8_t*>(buffer.data().data()), buffer.size());
-      note_announcement(message);
-      Result<std::vector<Bytes>> replies = document_->receive(message);
+      const ByteView transport_message(static_cast<const uint8_t*>(buffer.data().data()), buffer.size());
+      Status received = receive(session, transport_message);
       buffer.consume(buffer.size());
-      if (!replies.is_ok()) {
-        fail(session, "the server sent a message this replica refuses: " + replies.status().to_string());
+      if (!received.is_ok()) {
+        fail(session, "the server sent a message this replica refuses: " + received.to_string());
         continue;
       }
-      enqueue(session, std::move(*replies));
       send_ready();
       after_document_call();
       arm_idle_flush();
     }
+  }
+
+  // Hands the protocol messages of one transport message (one, or a batch)
+  // to the replica and queues its replies.
+  Status receive(const std::shared_ptr<Session>& session, ByteView transport_message) {
+    SQLSYNC_ASSIGN_OR_RETURN(std::vector<ByteView> messages, split_batch(transport_message));
+    for (ByteView message : messages) {
+      note_announcement(message);
+      SQLSYNC_ASSIGN_OR_RETURN(std::vector<Bytes> replies, document_->receive(message));
+      enqueue(session, std::move(replies));
+    }
+    return Status::ok();
   }
 
   // Remembers where each storage log of the server ended when the server

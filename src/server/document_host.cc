@@ -3,11 +3,6 @@
 namespace sqlsync {
 namespace {
 
-// Type byte of an encoded message (docs/protocol.md, envelope offset 1).
-constexpr size_t kTypeOffset = 1;
-constexpr uint8_t kRangeReplyType = 2;
-constexpr uint8_t kFrameType = 3;
-
 // A round normally needs one step; a reducer that ends its transaction makes
 // step() retry the queue mutation by mutation inside that one call. The
 // bound only guards against a coordinator whose has_work() never clears.
@@ -89,12 +84,15 @@ Status DocumentHost::check_message(ConnectionId id, Connection& connection, cons
 Status DocumentHost::receive(ConnectionId id, ByteView bytes) {
   auto it = connections_.find(id);
   if (it == connections_.end()) return Status::invalid_argument("message on unknown connection " + std::to_string(id));
-  SQLSYNC_ASSIGN_OR_RETURN(Message message, decode_message(bytes));
-  bool forward = true;
-  SQLSYNC_RETURN_IF_ERROR(check_message(id, it->second, message, forward));
-  if (!forward) return Status::ok();
-  SQLSYNC_ASSIGN_OR_RETURN(std::vector<Bytes> replies, document_->receive(id, bytes));
-  for (Bytes& reply : replies) held_.emplace_back(id, std::move(reply));
+  SQLSYNC_ASSIGN_OR_RETURN(std::vector<ByteView> messages, split_batch(bytes));
+  for (ByteView encoded : messages) {
+    SQLSYNC_ASSIGN_OR_RETURN(Message message, decode_message(encoded));
+    bool forward = true;
+    SQLSYNC_RETURN_IF_ERROR(check_message(id, it->second, message, forward));
+    if (!forward) continue;
+    SQLSYNC_ASSIGN_OR_RETURN(std::vector<Bytes> replies, document_->receive(id, encoded));
+    for (Bytes& reply : replies) held_.emplace_back(id, std::move(reply));
+  }
   return Status::ok();
 }
 
@@ -115,8 +113,8 @@ Result<DocumentHost::Outbox> DocumentHost::end_round() {
 
 void DocumentHost::note_outgoing(ConnectionId id, ByteView bytes) {
   if (bytes.size() <= kTypeOffset) return;
-  if (bytes[kTypeOffset] == kFrameType) count(&ServerMetrics::frames_out, 1);
-  if (bytes[kTypeOffset] != kRangeReplyType) return;
+  if (bytes[kTypeOffset] == static_cast<uint8_t>(MessageType::kFrame)) count(&ServerMetrics::frames_out, 1);
+  if (bytes[kTypeOffset] != static_cast<uint8_t>(MessageType::kRangeReply)) return;
   auto connection = connections_.find(id);
   Result<Message> message = decode_message(bytes);
   if (connection == connections_.end() || !message.is_ok()) return;

@@ -52,7 +52,9 @@ class DocumentHost {
   void detach(ConnectionId id);
   size_t connection_count() const { return connections_.size(); }
 
-  // One message from connection `id`; replies are held until end_round().
+  // One transport message (a protocol message or a batch of them) from
+  // connection `id`; replies are held until end_round(). Messages of a batch
+  // before a faulty one have been received.
   // An error means the connection must be closed with the error's message
   // (then detach() it); other connections are unaffected. Rejected: the
   // connection's right does not allow the message (a read-only connection

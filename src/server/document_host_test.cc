@@ -218,11 +218,34 @@ TEST_F(DocumentHostTest, FramesPastTheWindowAreRefused) {
   EXPECT_EQ(dump(bystander), *todo_dump(todo_query(host_->document())));
 }
 
+TEST_F(DocumentHostTest, ABatchIsReceivedMessageByMessage) {
+  clients_[2];  // a connection the test speaks for
+  host_->attach(2, true);
+  const JournalId timeline = env_.new_journal_id();
+  const uint64_t window = 64;
+  ASSERT_OK(host_->receive(2, encode_message(RangeRequest{timeline, LsnRange::half_open(0, 1000)})));
+  ASSERT_OK(round());
+  std::vector<Bytes> frames;
+  for (Lsn lsn = 0; lsn <= window; ++lsn) {
+    const std::string mutation = todo::create_task("f" + std::to_string(lsn), "batched");
+    frames.push_back(encode_message(FrameMessage{timeline, lsn, 999 - lsn, bytes_of(mutation)}));
+  }
+  // The window applies to each message of a batch; the ones before the
+  // faulty one are received.
+  Status flood = host_->receive(2, encode_batch(std::move(frames)));
+  ASSERT_FALSE(flood.is_ok());
+  EXPECT_NE(flood.message().find("lsn 64 is beyond the window"), std::string::npos) << flood.to_string();
+  ASSERT_OK(host_->end_round());
+  Result<std::vector<TodoTask>> tasks = todo_tasks(todo_query(host_->document()));
+  ASSERT_OK(tasks);
+  EXPECT_EQ(tasks->size(), window);
+}
+
 TEST_F(DocumentHostTest, MalformedMessagesFailOnlyTheirConnection) {
   LocalDocument& a = add_client(1, true);
   add_client(2, true);
   sync();
-  const Bytes garbage = {1, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9};
+  const Bytes garbage = {kProtocolVersion, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9};
   Status status = host_->receive(2, garbage);
   ASSERT_FALSE(status.is_ok());
   EXPECT_EQ(status.code(), StatusCode::kCorruption) << status.to_string();

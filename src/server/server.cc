@@ -319,25 +319,34 @@ void SyncConnection::enqueue(Item item) {
 
 net::awaitable<void> SyncConnection::write_loop() {
   while (!queue_.empty()) {
-    Item item = std::move(queue_.front());
-    queue_.pop_front();
-    if (auto* message = std::get_if<Bytes>(&item)) {
-      ws_.binary(true);
-      auto [error, written] = co_await ws_.async_write(net::buffer(*message), kUseTuple);
-      if (error) {
-        closing_ = true;
-        queue_.clear();
-        break;
-      }
-      hub_.metrics.messages_out.fetch_add(1, std::memory_order_relaxed);
-      hub_.metrics.bytes_out.fetch_add(written, std::memory_order_relaxed);
-    } else {
-      const auto& request = std::get<CloseRequest>(item);
+    if (const auto* request = std::get_if<CloseRequest>(&queue_.front())) {
       // Whether the peer answered the close or not, the connection is over.
-      co_await ws_.async_close(websocket::close_reason(request.code, truncate_reason(request.reason)), kUseTuple);
+      co_await ws_.async_close(websocket::close_reason(request->code, truncate_reason(request->reason)), kUseTuple);
       queue_.clear();
       break;
     }
+    // Everything queued while the last write was under way goes as one
+    // batch: under load, one WebSocket message (and one system call) carries
+    // many protocol messages.
+    std::vector<Bytes> batch;
+    size_t batch_bytes = 0;
+    while (!queue_.empty() && std::holds_alternative<Bytes>(queue_.front())) {
+      Bytes& next = std::get<Bytes>(queue_.front());
+      if (!batch.empty() && batch_bytes + next.size() > kMaxBatchBytes) break;
+      batch_bytes += next.size();
+      batch.push_back(std::move(next));
+      queue_.pop_front();
+    }
+    const Bytes message = encode_batch(std::move(batch));
+    ws_.binary(true);
+    auto [error, written] = co_await ws_.async_write(net::buffer(message), kUseTuple);
+    if (error) {
+      closing_ = true;
+      queue_.clear();
+      break;
+    }
+    hub_.metrics.messages_out.fetch_add(1, std::memory_order_relaxed);
+    hub_.metrics.bytes_out.fetch_add(written, std::memory_order_relaxed);
   }
   writing_ = false;
 }

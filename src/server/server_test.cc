@@ -237,10 +237,13 @@ class Replica {
     if (!ws_) return Status::ok();
     ws_->run_for(5ms);
     while (!ws_->received().empty()) {
-      Bytes message = std::move(ws_->received().front());
+      Bytes transport_message = std::move(ws_->received().front());
       ws_->received().pop_front();
+      SQLSYNC_ASSIGN_OR_RETURN(std::vector<ByteView> messages, split_batch(transport_message));
+      for (ByteView message : messages) {
         SQLSYNC_ASSIGN_OR_RETURN(std::vector<Bytes> replies, document_->receive(message));
-      for (Bytes& reply : replies) ws_->send(reply);
+        for (Bytes& reply : replies) ws_->send(reply);
+      }
     }
     SQLSYNC_RETURN_IF_ERROR(send_polled());
     return document_->flush();
@@ -638,10 +641,14 @@ TEST_F(ServerTest, AClientFloodingPastItsWindowIsClosed) {
   bool replied = false;
   while (!replied && std::chrono::steady_clock::now() < deadline) {
     flood.client->run_for(5ms);
-    for (const Bytes& message : flood.client->received()) {
-      Result<Message> decoded = decode_message(message);
-      replied = replied || (decoded.is_ok() && std::holds_alternative<RangeReply>(*decoded) &&
-                            std::get<RangeReply>(*decoded).journal == timeline);
+    for (const Bytes& transport_message : flood.client->received()) {
+      Result<std::vector<ByteView>> messages = split_batch(transport_message);
+      ASSERT_TRUE(messages.is_ok()) << messages.status().to_string();
+      for (ByteView message : *messages) {
+        Result<Message> decoded = decode_message(message);
+        replied = replied || (decoded.is_ok() && std::holds_alternative<RangeReply>(*decoded) &&
+                              std::get<RangeReply>(*decoded).journal == timeline);
+      }
     }
   }
   ASSERT_TRUE(replied);

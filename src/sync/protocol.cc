@@ -9,12 +9,6 @@ namespace sqlsync {
 
 namespace {
 
-enum class MessageType : uint8_t {
-  kRangeRequest = 1,
-  kRangeReply = 2,
-  kFrame = 3,
-};
-
 // version u8 + type u8 before the payload, checksum u64 after it.
 constexpr size_t kHeaderSize = 2;
 constexpr size_t kChecksumSize = 8;
@@ -60,8 +54,32 @@ Result<Message> decode_payload(uint8_t type, Decoder& decoder) {
     }
     case MessageType::kFrame:
       return decode_frame(decoder);
+    case MessageType::kBatch:
+      return decoder.error("a batch where one message was expected (split_batch first)");
   }
   return decoder.error("unknown message type " + std::to_string(type));
+}
+
+// The bytes before the checksum of an envelope (a message or a batch), after
+// checking the version, the size and the checksum, in that order.
+Result<ByteView> checked_body(ByteView bytes, const std::string& what) {
+  if (bytes.empty()) return Status::invalid_argument(what + ": empty");
+  if (bytes[0] != kProtocolVersion) {
+    return Status::unsupported(what + ": version " + std::to_string(bytes[0]) + ", this build speaks " +
+                               std::to_string(kProtocolVersion));
+  }
+  if (bytes.size() < kHeaderSize + kChecksumSize) {
+    return Status::invalid_argument(what + ": truncated (" + std::to_string(bytes.size()) +
+                                    " bytes, the smallest message has " +
+                                    std::to_string(kHeaderSize + kChecksumSize) + ")");
+  }
+  ByteView body = bytes.first(bytes.size() - kChecksumSize);
+  Decoder trailer(bytes.last(kChecksumSize), StatusCode::kInvalidArgument, what);
+  SQLSYNC_ASSIGN_OR_RETURN(uint64_t stored_checksum, trailer.u64());
+  if (stored_checksum != checksum64(body)) {
+    return Status::corruption(what + ": checksum mismatch over " + std::to_string(body.size()) + " bytes");
+  }
+  return body;
 }
 
 std::string short_id(const JournalId& journal) { return journal.to_hex().substr(0, 8) + "..."; }
@@ -99,30 +117,56 @@ Bytes encode_message(const Message& message) {
 // delivered (so no length field is trusted before it is verified), then the
 // type and the payload through a bounds-checked Decoder, then the end.
 Result<Message> decode_message(ByteView bytes) {
-  if (bytes.empty()) return Status::invalid_argument("protocol message: empty");
-  if (bytes[0] != kProtocolVersion) {
-    return Status::unsupported("protocol message: version " + std::to_string(bytes[0]) + ", this build speaks " +
-                               std::to_string(kProtocolVersion));
-  }
-  if (bytes.size() < kHeaderSize + kChecksumSize) {
-    return Status::invalid_argument("protocol message: truncated (" + std::to_string(bytes.size()) +
-                                    " bytes, the smallest message has " +
-                                    std::to_string(kHeaderSize + kChecksumSize) + ")");
-  }
-  ByteView body = bytes.first(bytes.size() - kChecksumSize);
-  Decoder trailer(bytes.last(kChecksumSize), StatusCode::kInvalidArgument, "protocol message");
-  SQLSYNC_ASSIGN_OR_RETURN(uint64_t stored_checksum, trailer.u64());
-  if (stored_checksum != checksum64(body)) {
-    return Status::corruption("protocol message: checksum mismatch over " + std::to_string(body.size()) +
-                              " bytes");
-  }
-
+  SQLSYNC_ASSIGN_OR_RETURN(ByteView body, checked_body(bytes, "protocol message"));
   Decoder decoder(body, StatusCode::kInvalidArgument, "protocol message");
   SQLSYNC_RETURN_IF_ERROR(decoder.raw(1).status());  // the version, checked first
   SQLSYNC_ASSIGN_OR_RETURN(uint8_t type, decoder.u8());
   Result<Message> message = decode_payload(type, decoder);
   if (message.is_ok()) SQLSYNC_RETURN_IF_ERROR(decoder.expect_end());
   return message;
+}
+
+Bytes encode_batch(std::vector<Bytes> messages) {
+  assert(!messages.empty());
+  if (messages.size() == 1) return std::move(messages.front());
+  size_t size = kHeaderSize + 4 + kChecksumSize;
+  for (const Bytes& message : messages) size += 4 + message.size();
+  Bytes out;
+  out.reserve(size);
+  Encoder encoder(&out);
+  encoder.u8(kProtocolVersion);
+  encoder.u8(static_cast<uint8_t>(MessageType::kBatch));
+  encoder.u32(static_cast<uint32_t>(messages.size()));
+  for (const Bytes& message : messages) {
+    assert(message.size() > kTypeOffset && message[kTypeOffset] != static_cast<uint8_t>(MessageType::kBatch));
+    encoder.bytes32(message);
+  }
+  encoder.u64(checksum64(out));
+  return out;
+}
+
+Result<std::vector<ByteView>> split_batch(ByteView bytes) {
+  if (bytes.size() <= kTypeOffset || bytes[0] != kProtocolVersion ||
+      bytes[kTypeOffset] != static_cast<uint8_t>(MessageType::kBatch)) {
+    return std::vector<ByteView>{bytes};  // one message; decode_message checks it
+  }
+  SQLSYNC_ASSIGN_OR_RETURN(ByteView body, checked_body(bytes, "protocol batch"));
+  Decoder decoder(body.subspan(kHeaderSize), StatusCode::kInvalidArgument, "protocol batch");
+  SQLSYNC_ASSIGN_OR_RETURN(uint32_t count, decoder.u32());
+  if (count == 0) return decoder.error("holds no message");
+  std::vector<ByteView> messages;
+  for (uint32_t i = 0; i < count; ++i) {
+    Result<ByteView> message = decoder.bytes32(body.size());
+    if (!message.is_ok()) {
+      return message.status().with_context("message " + std::to_string(i) + " of " + std::to_string(count));
+    }
+    if (message->size() > kTypeOffset && (*message)[kTypeOffset] == static_cast<uint8_t>(MessageType::kBatch)) {
+      return decoder.error("message " + std::to_string(i) + " is itself a batch (batches do not nest)");
+    }
+    messages.push_back(*message);
+  }
+  SQLSYNC_RETURN_IF_ERROR(decoder.expect_end());
+  return messages;
 }
 
 std::string describe(const Message& message) {

@@ -3,16 +3,29 @@
 #pragma once
 
 #include <variant>
+#include <vector>
 
 #include "sqlsync/status.h"
 #include "sqlsync/types.h"
 
 namespace sqlsync {
 
-constexpr uint8_t kProtocolVersion = 1;
+constexpr uint8_t kProtocolVersion = 2;
 // Largest journal entry a Frame may carry (a page frame of 256 pages plus
 // header); larger messages are refused before allocation.
 constexpr uint32_t kMaxFrameBytes = 16u << 20;
+// A sender packs queued messages into one batch while their sizes sum to at
+// most this; a larger message travels alone.
+constexpr size_t kMaxBatchBytes = 64u << 10;
+
+// The envelope's type byte (offset 1), docs/protocol.md.
+enum class MessageType : uint8_t {
+  kRangeRequest = 1,
+  kRangeReply = 2,
+  kFrame = 3,
+  kBatch = 4,
+};
+constexpr size_t kTypeOffset = 1;
 
 // "What do you have of this journal?", sent by the side that owns the journal
 // (the source) when a connection starts.
@@ -45,6 +58,16 @@ Bytes encode_message(const Message& message);
 // mismatch, InvalidArgument for truncated or malformed input (type, range,
 // length, trailing bytes). Never reads past `bytes`.
 Result<Message> decode_message(ByteView bytes);
+
+// One transport message (a WebSocket message) carrying `messages`, which come
+// from encode_message, in order: the message itself if there is one, else a
+// batch. Callers keep batches within kMaxBatchBytes.
+Bytes encode_batch(std::vector<Bytes> messages);
+// The protocol messages one transport message carries, in order, as views
+// into `bytes`: `bytes` itself unless it is a batch. A batch's envelope is
+// checked here (version, checksum, lengths; errors as decode_message's); the
+// messages inside are checked by decode_message.
+Result<std::vector<ByteView>> split_batch(ByteView bytes);
 
 // "Frame(j=0a1b..., lsn=4, remaining=2, 4128 bytes)" for logs and errors.
 std::string describe(const Message& message);

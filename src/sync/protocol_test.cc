@@ -69,7 +69,7 @@ TEST(ProtocolTest, LargestFrameRoundTrips) {
 
 // The byte layout docs/protocol.md specifies.
 TEST(ProtocolTest, RangeRequestLayoutMatchesTheSpec) {
-  Bytes expected = {1, 1};
+  Bytes expected = {2, 1};
   JournalId journal = test_id(1);
   expected.insert(expected.end(), journal.bytes().begin(), journal.bytes().end());
   Bytes tail = {3, 0, 0, 0, 0, 0, 0, 0, 0x0a, 1, 0, 0, 0, 0, 0, 0};  // first 3, next 266
@@ -80,7 +80,7 @@ TEST(ProtocolTest, RangeRequestLayoutMatchesTheSpec) {
 }
 
 TEST(ProtocolTest, FrameLayoutMatchesTheSpec) {
-  Bytes expected = {1, 3};
+  Bytes expected = {2, 3};
   JournalId journal = test_id(9);
   expected.insert(expected.end(), journal.bytes().begin(), journal.bytes().end());
   Bytes tail = {5, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 'a', 'b', 'c'};
@@ -133,7 +133,7 @@ TEST(ProtocolTest, OtherVersionIsUnsupported) {
   Result<Message> decoded = decode_message(encoded);
   ASSERT_FALSE(decoded.is_ok());
   EXPECT_EQ(StatusCode::kUnsupported, decoded.status().code());
-  EXPECT_NE(std::string::npos, decoded.status().message().find("version 2")) << decoded.status().to_string();
+  EXPECT_NE(std::string::npos, decoded.status().message().find("version 3, this build speaks 2")) << decoded.status().to_string();
 
   // Even a message too short to be ours names the version problem.
   Result<Message> short_message = decode_message(Bytes{kProtocolVersion + 1});
@@ -141,7 +141,7 @@ TEST(ProtocolTest, OtherVersionIsUnsupported) {
 }
 
 TEST(ProtocolTest, UnknownTypeIsInvalid) {
-  for (uint8_t type : {0, 4, 255}) {
+  for (uint8_t type : {0, 5, 255}) {
     Bytes encoded = encode_message(RangeReply{test_id(1), LsnRange::empty(0)});
     encoded[1] = type;
     reseal(encoded);
@@ -212,6 +212,103 @@ TEST(ProtocolTest, TrailingBytesAreInvalid) {
   Bytes appended = encode_message(RangeReply{test_id(1), LsnRange::empty(0)});
   appended.push_back(0);
   EXPECT_EQ(StatusCode::kCorruption, decode_message(appended).status().code());
+}
+
+std::vector<Bytes> encoded_samples() {
+  std::vector<Bytes> encoded;
+  for (const Message& message : sample_messages()) encoded.push_back(encode_message(message));
+  return encoded;
+}
+
+TEST(ProtocolTest, BatchRoundTripsInOrder) {
+  const std::vector<Bytes> messages = encoded_samples();
+  const Bytes batch = encode_batch(messages);
+  Result<std::vector<ByteView>> split = split_batch(batch);
+  ASSERT_TRUE(split.is_ok()) << split.status().to_string();
+  ASSERT_EQ(messages.size(), split->size());
+  for (size_t i = 0; i < messages.size(); ++i) {
+    EXPECT_EQ(messages[i], Bytes((*split)[i].begin(), (*split)[i].end())) << "message " << i;
+    EXPECT_TRUE(decode_message((*split)[i]).is_ok());
+  }
+  // A batch is not one message.
+  Result<Message> whole = decode_message(batch);
+  ASSERT_FALSE(whole.is_ok());
+  EXPECT_NE(std::string::npos, whole.status().message().find("a batch where one message was expected"))
+      << whole.status().to_string();
+}
+
+TEST(ProtocolTest, OneMessageIsItsOwnTransportMessage) {
+  const Bytes message = encode_message(RangeReply{test_id(1), LsnRange::empty(5)});
+  EXPECT_EQ(message, encode_batch({message}));
+  Result<std::vector<ByteView>> split = split_batch(message);
+  ASSERT_TRUE(split.is_ok());
+  ASSERT_EQ(1u, split->size());
+  EXPECT_EQ(message.data(), split->front().data());
+  EXPECT_EQ(message.size(), split->front().size());
+}
+
+// A batch's count and lengths are checked after its checksum, so hand-made
+// batches are resealed to reach each check.
+Bytes batch_of(uint32_t count, const std::vector<Bytes>& entries, size_t extra_bytes = 0) {
+  Bytes batch;
+  Encoder encoder(&batch);
+  encoder.u8(kProtocolVersion);
+  encoder.u8(static_cast<uint8_t>(MessageType::kBatch));
+  encoder.u32(count);
+  for (const Bytes& entry : entries) encoder.bytes32(entry);
+  batch.resize(batch.size() + extra_bytes, 0);
+  encoder.u64(0);
+  reseal(batch);
+  return batch;
+}
+
+TEST(ProtocolTest, BatchLayoutMatchesTheSpec) {
+  const std::vector<Bytes> messages = encoded_samples();
+  EXPECT_EQ(batch_of(static_cast<uint32_t>(messages.size()), messages), encode_batch(messages));
+}
+
+TEST(ProtocolTest, MalformedBatchesAreRefused) {
+  const std::vector<Bytes> messages = encoded_samples();
+  struct Case {
+    std::string name;
+    Bytes batch;
+    StatusCode code;
+    std::string says;
+  };
+  Bytes flipped = encode_batch(messages);
+  flipped[20] ^= 1;
+  Bytes lengthened = batch_of(2, {messages[0], messages[1]});
+  lengthened[6] += 1;  // first entry's length now swallows a byte of the next
+  reseal(lengthened);
+  const std::vector<Case> cases = {
+      {"checksum", flipped, StatusCode::kCorruption, "protocol batch: checksum mismatch"},
+      {"empty", batch_of(0, {}), StatusCode::kInvalidArgument, "holds no message"},
+      {"count above entries", batch_of(3, {messages[0], messages[1]}), StatusCode::kInvalidArgument,
+       "message 2 of 3: protocol batch: truncated"},
+      {"count below entries", batch_of(1, {messages[0], messages[1]}), StatusCode::kInvalidArgument,
+       "trailing bytes"},
+      {"length beyond the batch", lengthened, StatusCode::kInvalidArgument, "message 1 of 2"},
+      {"trailing bytes", batch_of(2, {messages[0], messages[1]}, 3), StatusCode::kInvalidArgument,
+       "3 trailing bytes"},
+      {"nested", batch_of(2, {messages[0], encode_batch({messages[1], messages[2]})}),
+       StatusCode::kInvalidArgument, "message 1 is itself a batch"},
+  };
+  for (const Case& test : cases) {
+    SCOPED_TRACE(test.name);
+    Result<std::vector<ByteView>> split = split_batch(test.batch);
+    ASSERT_FALSE(split.is_ok());
+    EXPECT_EQ(test.code, split.status().code());
+    EXPECT_NE(std::string::npos, split.status().message().find(test.says)) << split.status().to_string();
+  }
+}
+
+TEST(ProtocolTest, BatchOfAnotherVersionIsPassedOnForDecodeToRefuse) {
+  Bytes batch = encode_batch(encoded_samples());
+  batch[0] = kProtocolVersion - 1;
+  Result<std::vector<ByteView>> split = split_batch(batch);
+  ASSERT_TRUE(split.is_ok());
+  ASSERT_EQ(1u, split->size());
+  EXPECT_EQ(StatusCode::kUnsupported, decode_message(split->front()).status().code());
 }
 
 TEST(ProtocolTest, DescribeNamesTheFields) {

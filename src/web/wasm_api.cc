@@ -32,6 +32,7 @@
 #include "sqlsync/reducer.h"
 #include "sqlsync/status.h"
 #include "sqlsync/types.h"
+#include "sync/protocol.h"
 #include "web/js_reducer.h"
 #include "web/opfs_env.h"
 #include "web/slot_pool_env.h"
@@ -458,8 +459,14 @@ EMSCRIPTEN_KEEPALIVE int32_t sqlsync_local_connect(int32_t handle) {
 EMSCRIPTEN_KEEPALIVE int32_t sqlsync_local_receive(int32_t handle, const uint8_t* message, size_t size) {
   return sqlsync::int_call([&]() -> Result<int32_t> {
     SQLSYNC_ASSIGN_OR_RETURN(Handle * found, sqlsync::find_local(handle));
-    SQLSYNC_ASSIGN_OR_RETURN(auto replies, found->local->receive(sqlsync::bytes_arg(message, size)));
-    return sqlsync::append_outbox(*found, std::move(replies));
+    // One WebSocket message: a protocol message or a batch of them.
+    SQLSYNC_ASSIGN_OR_RETURN(auto messages, sqlsync::split_batch(sqlsync::bytes_arg(message, size)));
+    int32_t outbox_size = 0;
+    for (sqlsync::ByteView one : messages) {
+      SQLSYNC_ASSIGN_OR_RETURN(auto replies, found->local->receive(one));
+      outbox_size = sqlsync::append_outbox(*found, std::move(replies));
+    }
+    return outbox_size;
   });
 }
 
