@@ -55,5 +55,5 @@ rss=$(awk '/VmRSS/ {print $2 " " $3}' "/proc/$server_pid/status")
 peak=$(awk '/VmHWM/ {print $2 " " $3}' "/proc/$server_pid/status")
 echo "server resident memory: $rss now, $peak peak"
 echo "server metrics:"
-curl -s "http://127.0.0.1:$port/metrics" | grep -E '^sqlsync_(documents_loaded|connections|mutations_applied_total|mutations_rejected_total|rounds_total|fsync_seconds_(sum|count)) '
+curl -s "http://127.0.0.1:$port/metrics" | grep -E '^sqlsync_(documents_loaded|connections|mutations_applied_total|mutations_rejected_total|rounds_total|(messages|frames)_(in|out)_total|fsync_seconds_(sum|count)) '
 exit "$status"
