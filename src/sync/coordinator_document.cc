@@ -4,6 +4,7 @@
 #include <deque>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include <sqlite3.h>
 
@@ -144,9 +145,21 @@ class CoordinatorDocument::Impl {
       for (const Message& message : messages) out.emplace_back(connection, encode_message(message));
     }
     announcements_.clear();
+    // Most sessions are caught up and get the same new storage frames:
+    // encode each (journal, lsn, remaining) once per poll.
+    std::map<std::tuple<JournalId, Lsn, uint64_t>, Bytes> encoded_frames;
     for (auto& [connection, session] : sessions_) {
       SQLSYNC_ASSIGN_OR_RETURN(std::vector<Message> messages, session->poll());
-      for (const Message& message : messages) out.emplace_back(connection, encode_message(message));
+      for (const Message& message : messages) {
+        const auto* frame = std::get_if<FrameMessage>(&message);
+        if (frame == nullptr) {
+          out.emplace_back(connection, encode_message(message));
+          continue;
+        }
+        auto [it, added] = encoded_frames.try_emplace({frame->journal, frame->lsn, frame->remaining});
+        if (added) it->second = encode_message(message);
+        out.emplace_back(connection, it->second);
+      }
     }
     return out;
   }
