@@ -158,6 +158,9 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
     if (!resolve_error) {
       websocket::permessage_deflate deflate;
       deflate.client_enable = flags_.deflate;
+      // Every message is compressed, as browsers do, at the level the server
+      // uses: the generator shares the server's CPU, so it should cost little.
+      deflate.compLevel = 1;
       ws_.set_option(deflate);
       auto [handshake_error] = co_await ws_.async_handshake(flags_.host + ":" + flags_.port, target_, kUseTuple);
       resolve_error = handshake_error;
