@@ -12,6 +12,9 @@
 // --local-only (skip the synced variant), --cold-only (skip the re-render
 // runs), --each (print every cold start's marks), --chromium-arg ARG (repeatable; an extra Chromium flag, for
 // experiments such as --js-flags=--no-wasm-lazy-compilation).
+// Every figure is printed with the machine's 1-minute load average before
+// and after it: on a shared machine the figures follow the load.
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { launchBrowser, screenshot, serverUrl } from './helpers.mjs';
 
@@ -27,6 +30,10 @@ const { values } = parseArgs({
 });
 const runs = Number(values.runs);
 const mutations = Number(values.mutations);
+
+function load() {
+  return loadavg()[0].toFixed(1);
+}
 
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
@@ -49,6 +56,7 @@ const browser = await launchBrowser(values['chromium-arg']);
 try {
   for (const server of values['local-only'] ? ['none'] : ['none', 'origin']) {
     const label = server === 'none' ? 'local only' : 'synced to the server';
+    const loadBefore = load();
     const cold = [];
     const open = [];
     const firstResult = [];
@@ -71,7 +79,7 @@ try {
     console.log(
       `cold start to first query result (${label}, median of ${runs}): ${median(cold).toFixed(1)} ms ` +
         `(page script to document open: ${median(open).toFixed(1)} ms, to first result: ${median(firstResult).toFixed(1)} ms; ` +
-        `all: ${cold.map((c) => c.toFixed(0)).join(', ')})`,
+        `all: ${cold.map((c) => c.toFixed(0)).join(', ')}; load ${loadBefore} -> ${load()})`,
     );
     console.log(`  where it goes (ms since navigation start, median of ${runs}):`);
     const marks = [...startup].map(([name, { ms, detail }]) => ({ name, detail, at: median(ms) }));
@@ -84,11 +92,12 @@ try {
     }
 
     for (const sql of values['cold-only'] ? [] : ['list', 'count']) {
+      const before = load();
       const { context, page, result } = await benchPage(browser, { server, n: mutations, query: sql });
       const r = result.renderLatencyMs;
       console.log(
         `mutate -> useQuery re-render over ${mutations} mutations (${label}, ${sql} query): ` +
-          `p50 ${r.p50} ms, p95 ${r.p95} ms, mean ${r.mean} ms, max ${r.max} ms`,
+          `p50 ${r.p50} ms, p95 ${r.p95} ms, mean ${r.mean} ms, max ${r.max} ms (load ${before} -> ${load()})`,
       );
       await screenshot(page, `bench-${server === 'none' ? 'local' : 'synced'}-${sql}`, { fullPage: false });
       await context.close();

@@ -203,9 +203,11 @@ export function fetchCoreScript(coreUrl: string): Promise<string> {
 const compiling = new Map<string, Promise<WebAssembly.Module>>();
 const scripts = new Map<string, Promise<string>>();
 
-// The promise of `key` in `cache`, started by `start` if there is none; a
-// failure is reported to whoever uses it, and the next call retries.
-function once<T>(cache: Map<string, Promise<T>>, key: string, start: () => Promise<T>): Promise<T> {
+/**
+ * The promise of `key` in `cache`, started by `start` if there is none; a
+ * failure is reported to whoever uses it, and the next call retries.
+ */
+export function once<T>(cache: Map<string, Promise<T>>, key: string, start: () => Promise<T>): Promise<T> {
   let promise = cache.get(key);
   if (promise === undefined) {
     promise = start();

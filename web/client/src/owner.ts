@@ -146,6 +146,7 @@ export class DocumentOwner {
       this.dirtySubscriptions.add(subscription);
     }, 'vii');
     this.core.int('set_subscription_notify', this.notifyPointer);
+    this.marks.mark('reducer and storage env opened');
     this.handle = this.core.int(
       'local_open',
       docId,

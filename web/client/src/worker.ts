@@ -6,9 +6,9 @@
 // its lock is released and another worker takes over. Design:
 // docs/browser.md, "Cross-tab".
 
-import { compileCore, fetchCoreScript, loadCoreModule } from './core.js';
+import { compileCore, fetchCoreScript, loadCoreModule, once } from './core.js';
 import { DocumentOwner, type OwnerDependencies } from './owner.js';
-import { opfsPoolDirectory } from './opfs-pool.js';
+import { opfsPoolDirectory, type PoolDirectory } from './opfs-pool.js';
 import {
   channelName,
   openParamsFromWorkerName,
@@ -55,20 +55,39 @@ compiledCore.then(
 );
 fetchCoreScript(coreUrl).catch(() => undefined);
 
-const browserDependencies: OwnerDependencies = {
-  loadCore: (url) => loadCoreModule(url, compiledCore),
-  async poolDirectory(docId) {
+// The reducer and the document's OPFS directory are needed by whichever
+// worker becomes the owner, and neither is exclusive (the pool's files are,
+// and are opened by the owner only): both start now too, so the owner does
+// not wait for them after its election.
+const params = openParamsFromWorkerName(scope.name);
+const reducerBytes = new Map<string, Promise<Uint8Array<ArrayBuffer>>>();
+const poolDirectories = new Map<string, Promise<PoolDirectory | null>>();
+
+function fetchBytes(url: string): Promise<Uint8Array<ArrayBuffer>> {
+  return once(reducerBytes, url, async () => {
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`cannot load the reducer ${url}: HTTP ${response.status}`);
+    return new Uint8Array(await response.arrayBuffer());
+  });
+}
+
+function poolDirectory(docId: string): Promise<PoolDirectory | null> {
+  return once(poolDirectories, docId, async () => {
     if (typeof navigator.storage?.getDirectory !== 'function') {
       console.warn('sqlsync: OPFS is not available here; the document lives in memory only');
       return null;
     }
     return opfsPoolDirectory(docId);
-  },
-  async fetchBytes(url) {
-    const response = await fetch(url);
-    if (!response.ok) throw new Error(`cannot load the reducer ${url}: HTTP ${response.status}`);
-    return new Uint8Array(await response.arrayBuffer());
-  },
+  });
+}
+
+fetchBytes(params.reducerUrl).catch(() => undefined);
+poolDirectory(params.docId).catch(() => undefined);
+
+const browserDependencies: OwnerDependencies = {
+  loadCore: (url) => loadCoreModule(url, compiledCore),
+  poolDirectory,
+  fetchBytes,
   webSocket: (url) => new WebSocket(url),
 };
 
@@ -287,4 +306,4 @@ scope.onmessage = (event: MessageEvent<TabRequest>) => {
   }
 };
 
-open(openParamsFromWorkerName(scope.name));
+open(params);

@@ -3,11 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { limitMemory } from '../../src/guest-host.js';
 import { SlotPool, slotFileName, type PoolDirectory, type SyncHandle } from '../../src/opfs-pool.js';
 
-// Files as byte arrays; `shortWrites` makes every write store one byte less.
-function memoryDirectory(names: string[] = [], shortWrites = false) {
+// Files as byte arrays; `shortWrites` makes every write store one byte less,
+// and reading the file `unreadable` throws.
+function memoryDirectory(names: string[] = [], shortWrites = false, unreadable = '') {
   const files = new Map<string, Uint8Array>(names.map((name) => [name, new Uint8Array(0)]));
   const opened: string[] = [];
   const flushed: string[] = [];
+  const reads: string[] = [];
+  const closed: string[] = [];
   const directory: PoolDirectory = {
     async list() {
       return [...files.keys()];
@@ -17,6 +20,8 @@ function memoryDirectory(names: string[] = [], shortWrites = false) {
       if (!files.has(name)) files.set(name, new Uint8Array(0));
       const handle: SyncHandle = {
         read(buffer, { at }) {
+          reads.push(`${name}@${at}`);
+          if (name === unreadable) throw new DOMException('the file is gone', 'InvalidStateError');
           const bytes = files.get(name)!.subarray(at, at + buffer.length);
           buffer.set(bytes);
           return bytes.length;
@@ -37,12 +42,14 @@ function memoryDirectory(names: string[] = [], shortWrites = false) {
         flush() {
           flushed.push(name);
         },
-        close() {},
+        close() {
+          closed.push(name);
+        },
       };
       return handle;
     },
   };
-  return { directory, files, opened, flushed };
+  return { directory, files, opened, flushed, reads, closed };
 }
 
 describe('SlotPool', () => {
@@ -82,6 +89,42 @@ describe('SlotPool', () => {
     await pool.settled();
     expect(pool.count()).toBe(5);
     expect(() => pool.read(9, 0, into)).toThrow(/no pool file 9/);
+  });
+
+  it('answers reads of the headers from what it read at opening until the file changes', async () => {
+    const header = new Uint8Array(4096 + 2).map((_, i) => i % 251);
+    const { directory, files, reads } = memoryDirectory([slotFileName(0), slotFileName(1)]);
+    files.set(slotFileName(0), header);
+    files.set(slotFileName(1), Uint8Array.from([1, 2, 3]));
+    const pool = await SlotPool.open(directory, 3);
+    expect(reads.sort()).toEqual([0, 1, 2].map((slot) => `${slotFileName(slot)}@0`));
+    reads.length = 0;
+
+    const into = new Uint8Array(4096);
+    expect(pool.read(0, 0, into)).toBe(4096);
+    expect([...into]).toEqual([...header.subarray(0, 4096)]);
+    expect(pool.read(0, 4090, new Uint8Array(6))).toBe(6);
+    const small = new Uint8Array(5);
+    expect(pool.read(1, 1, small)).toBe(2);
+    expect([...small]).toEqual([2, 3, 0, 0, 0]);
+    expect(pool.read(1, 9, small)).toBe(0);
+    expect(pool.read(2, 0, into)).toBe(0);
+    expect(reads).toEqual([]);
+
+    // Beyond the header, and after a write or truncate: the file itself.
+    expect(pool.read(0, 4090, new Uint8Array(8))).toBe(8);
+    pool.write(1, 0, Uint8Array.from([9]));
+    expect(pool.read(1, 0, small)).toBe(3);
+    expect([...small.subarray(0, 3)]).toEqual([9, 2, 3]);
+    pool.truncate(2, 0);
+    pool.read(2, 0, small);
+    expect(reads).toEqual([`${slotFileName(0)}@4090`, `${slotFileName(1)}@0`, `${slotFileName(2)}@0`]);
+  });
+
+  it('fails to open, closing every file, when a header cannot be read', async () => {
+    const { directory, closed } = memoryDirectory([], false, slotFileName(1));
+    await expect(SlotPool.open(directory, 3)).rejects.toThrow(/the file is gone/);
+    expect(closed.sort()).toEqual([0, 1, 2].map(slotFileName));
   });
 
   it('reports a short write as an error', async () => {
