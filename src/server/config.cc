@@ -111,8 +111,8 @@ const Setting kSettings[] = {
      },
      [](const ServerConfig& config) { return std::string(config.sync_filesystem ? "filesystem" : "file"); }},
     {"deflate-min-bytes", "BYTES",
-     "compress WebSocket messages of at least BYTES (permessage-deflate, if the client offers it); lower saves "
-     "bandwidth, higher saves CPU (each connection compresses every frame again)",
+     "compress protocol messages (and batches holding one) of at least BYTES (permessage-deflate, if the "
+     "client offers it); lower saves bandwidth, higher saves CPU (each connection compresses every frame again)",
      set_number<&ServerConfig::deflate_min_bytes, 0, kMaxBytes>, show_number<&ServerConfig::deflate_min_bytes>},
 };
 

@@ -33,11 +33,11 @@ struct ServerConfig {
   // shared by every document syncing at the same time (Env::posix_shared_sync:
   // for a data directory on a disk of its own).
   bool sync_filesystem = false;
-  // WebSocket messages of at least this many bytes are compressed
-  // (permessage-deflate, when the client offers it); smaller ones are sent
-  // as they are. Each connection compresses a frame again, so a low value
-  // costs CPU per replica (docs/server.md).
-  uint64_t deflate_min_bytes = 16 << 10;
+  // Protocol messages of at least this many bytes are compressed
+  // (permessage-deflate, when the client offers it), and a batch holding
+  // one; smaller ones are sent as they are. Each connection compresses a
+  // frame again, so a low value costs CPU per replica (docs/server.md).
+  uint64_t deflate_min_bytes = 256 << 10;
 };
 
 // What `sqlsync-server token ...` should sign.

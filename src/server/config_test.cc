@@ -32,7 +32,7 @@ TEST_F(ConfigTest, DefaultsWithoutArguments) {
   EXPECT_TRUE(command->config.auth_secret.empty());
   EXPECT_TRUE(command->config.static_directory.empty());
   EXPECT_FALSE(command->config.sync_filesystem);
-  EXPECT_EQ(command->config.deflate_min_bytes, 16384u);
+  EXPECT_EQ(command->config.deflate_min_bytes, 262144u);
 }
 
 TEST_F(ConfigTest, ParsesEveryFlag) {

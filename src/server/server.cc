@@ -330,14 +330,19 @@ net::awaitable<void> SyncConnection::write_loop() {
     // many protocol messages.
     std::vector<Bytes> batch;
     size_t batch_bytes = 0;
+    size_t largest = 0;
     while (!queue_.empty() && std::holds_alternative<Bytes>(queue_.front())) {
       Bytes& next = std::get<Bytes>(queue_.front());
       if (!batch.empty() && batch_bytes + next.size() > kMaxBatchBytes) break;
       batch_bytes += next.size();
+      largest = std::max(largest, next.size());
       batch.push_back(std::move(next));
       queue_.pop_front();
     }
     const Bytes message = encode_batch(std::move(batch));
+    // The threshold is about what a message is worth compressing: a batch of
+    // small messages is not, whatever its total size.
+    ws_.compress(largest >= hub_.config.deflate_min_bytes);
     ws_.binary(true);
     auto [error, written] = co_await ws_.async_write(net::buffer(message), kUseTuple);
     if (error) {
@@ -986,7 +991,8 @@ websocket::permessage_deflate deflate_options(uint64_t min_bytes) {
   // near 30 KiB, so thousands of connections fit in memory.
   deflate.server_max_window_bits = 12;
   deflate.client_max_window_bits = 12;
-  // Smaller messages go out uncompressed (ServerConfig::deflate_min_bytes):
+  // Smaller messages go out uncompressed (ServerConfig::deflate_min_bytes;
+  // a batch only if one of its messages is that large, SyncConnection):
   // every connection compresses each frame again, and for frames of page
   // deltas the per-message Huffman tree costs more CPU than the bytes it
   // saves. What is compressed uses the fastest level, which does well on
