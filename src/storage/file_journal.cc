@@ -559,9 +559,13 @@ Result<ByteView> FileJournal::read(Lsn lsn) {
   uint64_t offset = segment.offsets[position];
   uint64_t end = position + 1 < segment.offsets.size() ? segment.offsets[position + 1] : segment.size;
   ByteView record;
-  if (index + 1 == segments_.size() && offset >= written_size_) {
+  const bool from_file = index + 1 < segments_.size() || offset < written_size_;
+  if (!from_file) {
     record = ByteView(pending_).subspan(static_cast<size_t>(offset - written_size_), static_cast<size_t>(end - offset));
+  } else if (read_buffer_lsn_ == lsn) {
+    return ByteView(read_buffer_).subspan(kRecordHeaderBytes, read_buffer_.size() - kRecordOverhead);
   } else {
+    read_buffer_lsn_.reset();
     SQLSYNC_ASSIGN_OR_RETURN(File * file, file_for(index));
     SQLSYNC_RETURN_IF_ERROR(file->read_at(offset, static_cast<size_t>(end - offset), read_buffer_));
     record = read_buffer_;
@@ -572,6 +576,7 @@ Result<ByteView> FileJournal::read(Lsn lsn) {
     return Status::corruption("journal segment " + quoted(segment_path(segment.first)) + " at offset " +
                               std::to_string(offset) + " (lsn " + std::to_string(lsn) + "): " + problem);
   }
+  if (from_file) read_buffer_lsn_ = lsn;
   return record.subspan(kRecordHeaderBytes, check.header.length);
 }
 

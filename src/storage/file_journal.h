@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -142,6 +143,10 @@ class FileJournal final : public Journal {
   std::unique_ptr<File> read_file_;
   Lsn read_file_first_ = 0;  // the segment read_file_ belongs to
   Bytes read_buffer_;
+  // The lsn whose checked record read_buffer_ holds. Entries never change
+  // once appended, so a coordinator sending one new frame to every replica
+  // reads and checks it from its file once, not once per replica.
+  std::optional<Lsn> read_buffer_lsn_;
   Status failure_;
 };
 

@@ -136,6 +136,19 @@ TEST_F(FileJournalTest, AppendsReadsAndReopens) {
   ASSERT_OK(journal->verify());
 }
 
+// A coordinator reads each new frame once per replica: a repeated read is
+// served from the last record read, and must be exactly that entry.
+TEST_F(FileJournalTest, RepeatedAndInterleavedReadsReturnTheirOwnEntries) {
+  auto journal = open_ok(env_);
+  ASSERT_NE(journal, nullptr);
+  for (Lsn lsn = 0; lsn < 4; ++lsn) ASSERT_OK(journal->append(as_bytes(entry_for(lsn, 12 + 7 * lsn))));
+  ASSERT_OK(journal->sync());
+  ASSERT_OK(journal->append(as_bytes(entry_for(4, 40))));  // still pending, not in the file
+  for (Lsn lsn : {1, 1, 1, 2, 1, 4, 1, 0, 0, 3, 4, 3}) {
+    EXPECT_EQ(read_text(*journal, lsn), entry_for(lsn, lsn == 4 ? 40 : 12 + 7 * lsn)) << "lsn " << lsn;
+  }
+}
+
 TEST_F(FileJournalTest, NewJournalStartsAtNextAndKeepsItAcrossReopen) {
   { ASSERT_NE(open_ok(env_, kDir, 1000), nullptr); }
   auto journal = open_ok(env_, kDir, 5);  // `next` only matters on creation
