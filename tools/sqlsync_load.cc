@@ -213,9 +213,17 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
 
   void handle(const Message& message) {
     if (const auto* request = std::get_if<RangeRequest>(&message)) {
-      // A storage log: this client holds nothing of it and takes it all.
-      logs_[request->journal] = LogState{request->source_range.first(), request->source_range.first(), 0};
-      send(encode_message(RangeReply{request->journal, LsnRange::empty(request->source_range.first())}));
+      // A storage log. At the start this client holds nothing and takes all
+      // of it. A log announced later is the new log of a compaction: a
+      // replica that follows the old log builds the new log's snapshot from
+      // its own pages and takes only what follows the snapshot
+      // (docs/protocol.md, "Log compaction"); this client, which keeps no
+      // pages, answers as such a replica does, without the work.
+      const Lsn first = request->source_range.first();
+      const bool has_snapshot = !logs_.empty() && !request->source_range.is_empty();
+      const Lsn next = has_snapshot ? first + 1 : first;
+      logs_[request->journal] = LogState{first, next, 0};
+      send(encode_message(RangeReply{request->journal, LsnRange::half_open(first, next)}));
     } else if (const auto& reply = std::get<RangeReply>(message); reply.journal == timeline_) {
       replied_ = true;
       const auto now = Clock::now();
