@@ -586,6 +586,19 @@ TEST_F(ServerTest, MalformedPayloadsAndTextMessagesCloseOnlyTheirConnection) {
   EXPECT_NE(garbage.client->close_text().find("protocol error"), std::string::npos)
       << garbage.client->close_text();
 
+  // A batch whose checksum fails: refused as a whole, named as a batch.
+  WsClient::Upgrade bad_batch = WsClient::open(port_, "/docs/" + id + "/sync");
+  ASSERT_TRUE(bad_batch.client);
+  const JournalId timeline = env_.new_journal_id();
+  Bytes batch = encode_batch({encode_message(RangeRequest{timeline, LsnRange::empty(0)}),
+                              encode_message(RangeReply{timeline, LsnRange::empty(0)})});
+  batch[8] ^= 1;
+  bad_batch.client->send(batch);
+  ASSERT_TRUE(bad_batch.client->wait_closed());
+  EXPECT_EQ(bad_batch.client->close_code(), websocket::close_code::protocol_error);
+  EXPECT_NE(bad_batch.client->close_text().find("protocol batch: checksum mismatch"), std::string::npos)
+      << bad_batch.client->close_text();
+
   WsClient::Upgrade text = WsClient::open(port_, "/docs/" + id + "/sync");
   ASSERT_TRUE(text.client);
   text.client->send(bytes_of("hello"), /*binary=*/false);
@@ -594,7 +607,7 @@ TEST_F(ServerTest, MalformedPayloadsAndTextMessagesCloseOnlyTheirConnection) {
   EXPECT_NE(text.client->close_text().find("binary"), std::string::npos);
 
   expect_still_syncing(*healthy, id, "h1");
-  EXPECT_GE(server_->metrics().protocol_errors.load(), 2u);
+  EXPECT_GE(server_->metrics().protocol_errors.load(), 3u);
 }
 
 TEST_F(ServerTest, UnknownDocumentsAreRefusedAtTheUpgrade) {
