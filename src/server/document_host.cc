@@ -96,12 +96,17 @@ Status DocumentHost::receive(ConnectionId id, ByteView bytes) {
   return Status::ok();
 }
 
-Result<DocumentHost::Outbox> DocumentHost::end_round() {
+Status DocumentHost::apply() {
   for (int i = 0; i < kMaxStepsPerRound && document_->has_work(); ++i) {
     SQLSYNC_ASSIGN_OR_RETURN(CoordinatorDocument::StepReport report, document_->step());
     count(&ServerMetrics::mutations_applied, report.applied);
     count(&ServerMetrics::mutations_rejected, report.rejected);
   }
+  return document_->write_buffered();
+}
+
+Result<DocumentHost::Outbox> DocumentHost::end_round() {
+  SQLSYNC_RETURN_IF_ERROR(apply());
   SQLSYNC_ASSIGN_OR_RETURN(Outbox polled, document_->poll());
   Outbox out = std::move(held_);
   held_.clear();
