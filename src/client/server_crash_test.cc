@@ -46,8 +46,14 @@ std::string mutation(int client, int seq) {
   return "{\"tag\":\"Increment\",\"counter\":\"clicks\",\"by\":1," + author + "}";
 }
 
-TEST(ServerCrashTest, ClientsConvergeAfterKillNineDuringABurst) {
-  Result<std::unique_ptr<TestServer>> started = TestServer::start(SQLSYNC_SERVER_BINARY);
+// Each sync mode: fdatasync per round, and one flusher syncing the file
+// system for every round (rounds acknowledge after its flush).
+class ServerCrashTest : public ::testing::TestWithParam<const char*> {};
+
+INSTANTIATE_TEST_SUITE_P(SyncModes, ServerCrashTest, ::testing::Values("file", "filesystem"));
+
+TEST_P(ServerCrashTest, ClientsConvergeAfterKillNineDuringABurst) {
+  Result<std::unique_ptr<TestServer>> started = TestServer::start(SQLSYNC_SERVER_BINARY, 0, {"--sync", GetParam()});
   ASSERT_OK(started);
   TestServer& server = **started;
   ASSERT_OK(server.upload_reducer_file(SQLSYNC_TODO_REDUCER_WASM));

@@ -158,11 +158,15 @@ Result<std::unique_ptr<ServerProcess>> ServerProcess::start(const std::string& b
   return server;
 }
 
-TestServer::TestServer(std::string binary, uint16_t port)
-    : binary_(std::move(binary)), data_directory_(data_.path() + "/server"), port_(port) {}
+TestServer::TestServer(std::string binary, uint16_t port, std::vector<std::string> extra_args)
+    : binary_(std::move(binary)),
+      extra_args_(std::move(extra_args)),
+      data_directory_(data_.path() + "/server"),
+      port_(port) {}
 
-Result<std::unique_ptr<TestServer>> TestServer::start(const std::string& binary, uint16_t port) {
-  std::unique_ptr<TestServer> server(new TestServer(binary, port));
+Result<std::unique_ptr<TestServer>> TestServer::start(const std::string& binary, uint16_t port,
+                                                      std::vector<std::string> extra_args) {
+  std::unique_ptr<TestServer> server(new TestServer(binary, port, std::move(extra_args)));
   SQLSYNC_RETURN_IF_ERROR(server->restart());
   SQLSYNC_ASSIGN_OR_RETURN(ServerClient http, ServerClient::create(server->url()));
   server->http_.emplace(std::move(http));
@@ -170,7 +174,7 @@ Result<std::unique_ptr<TestServer>> TestServer::start(const std::string& binary,
 }
 
 Status TestServer::restart() {
-  SQLSYNC_ASSIGN_OR_RETURN(server_, ServerProcess::start(binary_, data_directory_, port_));
+  SQLSYNC_ASSIGN_OR_RETURN(server_, ServerProcess::start(binary_, data_directory_, port_, extra_args_));
   port_ = server_->port();
   return Status::ok();
 }

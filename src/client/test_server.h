@@ -97,8 +97,10 @@ class ServerProcess {
 class TestServer {
  public:
   // Starts `binary` (see ServerProcess::start) with its data in a new
-  // temporary directory, on `port` (0: any free port).
-  static Result<std::unique_ptr<TestServer>> start(const std::string& binary, uint16_t port = 0);
+  // temporary directory, on `port` (0: any free port), with `extra_args`
+  // (also on every restart).
+  static Result<std::unique_ptr<TestServer>> start(const std::string& binary, uint16_t port = 0,
+                                                   std::vector<std::string> extra_args = {});
 
   // Starts the server again, on the same data directory and port (so http()
   // still reaches it), once its process ended (ChildProcess::kill_hard...);
@@ -121,10 +123,11 @@ class TestServer {
                                                  uint64_t seed) const;
 
  private:
-  TestServer(std::string binary, uint16_t port);
+  TestServer(std::string binary, uint16_t port, std::vector<std::string> extra_args);
 
   TempDir data_;
   const std::string binary_;
+  const std::vector<std::string> extra_args_;
   const std::string data_directory_;
   uint16_t port_;
   std::unique_ptr<ServerProcess> server_;
