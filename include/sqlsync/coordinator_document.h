@@ -72,12 +72,6 @@ class CoordinatorDocument {
   // mutations and durable storage frames. Nothing is acknowledged or sent
   // before it is durable. Call once per round, after receive() and step().
   Result<std::vector<std::pair<ConnectionId, Bytes>>> poll();
-  // Hands everything received and committed so far to the file system
-  // without syncing it. A server that flushes the whole file system for many
-  // documents at once (Env::flush_file_system) calls this before the flush,
-  // so that poll()'s syncs then return at once. Optional: poll() makes
-  // everything durable either way. An I/O error is as poll()'s.
-  Status write_buffered();
 
   // Applies every queued mutation in arrival order in one transaction,
   // each under its own savepoint: a rejected mutation is rolled back alone,

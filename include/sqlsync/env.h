@@ -77,14 +77,6 @@ class Env {
   // a directory. This default, for envs without real directories, returns
   // Unsupported.
   virtual Status remove_dir(const std::string& path);
-  // For an env whose File::sync() is shared (posix_shared_sync()): waits for
-  // a flush of the file system holding `path` that starts after this call,
-  // so that sync() of any file written before the call then returns at once
-  // (a server flushes for all its documents on one thread of its own, and
-  // no document thread waits on the disk). Errors are as File::sync()'s, and
-  // the files' next sync() reports them too. This default, for envs whose
-  // files sync alone: Unsupported.
-  virtual Status flush_file_system(const std::string& path);
 
   // Microseconds since an arbitrary epoch; monotonic within a process.
   virtual uint64_t now_micros() = 0;

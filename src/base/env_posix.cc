@@ -322,18 +322,6 @@ class PosixEnv final : public Env {
     return Status::ok();
   }
 
-  Status flush_file_system(const std::string& path) override {
-    if (shared_sync_ == nullptr) return Env::flush_file_system(path);
-    int fd = open_retrying(path.c_str(), O_RDONLY | O_CLOEXEC, 0);
-    if (fd < 0) {
-      int error = errno;
-      return posix_error("open " + quoted(path) + " to flush its file system", error);
-    }
-    Status status = shared_sync_->sync(std::nullopt, fd, path);
-    close_descriptor(fd);
-    return status;
-  }
-
   uint64_t now_micros() override {
     struct timespec now;
     ::clock_gettime(CLOCK_MONOTONIC, &now);

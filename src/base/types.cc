@@ -120,11 +120,6 @@ Status Env::remove_dir(const std::string& path) {
   return Status::unsupported("remove directory '" + path + "': this environment cannot remove directories");
 }
 
-Status Env::flush_file_system(const std::string& path) {
-  return Status::unsupported("flush the file system holding '" + path +
-                             "': this environment's files sync one by one (not Env::posix_shared_sync())");
-}
-
 Status Env::write_file_durably(const std::string& path, ByteView data) {
   const std::string temp = path + ".tmp";
   {

@@ -46,8 +46,8 @@ std::string mutation(int client, int seq) {
   return "{\"tag\":\"Increment\",\"counter\":\"clicks\",\"by\":1," + author + "}";
 }
 
-// Each sync mode: fdatasync per round, and one flusher syncing the file
-// system for every round (rounds acknowledge after its flush).
+// Each sync mode: fdatasync of a document's files per round, and one
+// syncfs shared by the rounds syncing at the same time.
 class ServerCrashTest : public ::testing::TestWithParam<const char*> {};
 
 INSTANTIATE_TEST_SUITE_P(SyncModes, ServerCrashTest, ::testing::Values("file", "filesystem"));

@@ -114,10 +114,6 @@ const Setting kSettings[] = {
      "compress protocol messages (and batches holding one) of at least BYTES (permessage-deflate, if the "
      "client offers it); lower saves bandwidth, higher saves CPU (each connection compresses every frame again)",
      set_number<&ServerConfig::deflate_min_bytes, 0, kMaxBytes>, show_number<&ServerConfig::deflate_min_bytes>},
-    {"round-interval-ms", "MS",
-     "a document starts a round (apply, make durable, reply) at most every MS milliseconds: higher applies more "
-     "mutations per round under load (less CPU per mutation), at up to MS more latency; 0: no pause",
-     set_number<&ServerConfig::round_interval_ms, 0, 1000>, show_number<&ServerConfig::round_interval_ms>},
 };
 
 const Setting* find_setting(std::string_view name) {

@@ -38,11 +38,6 @@ struct ServerConfig {
   // one; smaller ones are sent as they are. Each connection compresses a
   // frame again, so a low value costs CPU per replica (docs/server.md).
   uint64_t deflate_min_bytes = 256 << 10;
-  // A document starts a round at most this often: under load a round then
-  // applies more mutations at once and sends each replica one message for
-  // all of them (fewer frames, fewer system calls); an idle document's first
-  // message waits for nothing. 0: a round as soon as the last one finished.
-  uint64_t round_interval_ms = 10;
 };
 
 // What `sqlsync-server token ...` should sign.

@@ -96,17 +96,12 @@ Status DocumentHost::receive(ConnectionId id, ByteView bytes) {
   return Status::ok();
 }
 
-Status DocumentHost::apply() {
+Result<DocumentHost::Outbox> DocumentHost::end_round() {
   for (int i = 0; i < kMaxStepsPerRound && document_->has_work(); ++i) {
     SQLSYNC_ASSIGN_OR_RETURN(CoordinatorDocument::StepReport report, document_->step());
     count(&ServerMetrics::mutations_applied, report.applied);
     count(&ServerMetrics::mutations_rejected, report.rejected);
   }
-  return document_->write_buffered();
-}
-
-Result<DocumentHost::Outbox> DocumentHost::end_round() {
-  SQLSYNC_RETURN_IF_ERROR(apply());
   SQLSYNC_ASSIGN_OR_RETURN(Outbox polled, document_->poll());
   Outbox out = std::move(held_);
   held_.clear();

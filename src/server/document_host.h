@@ -63,12 +63,6 @@ class DocumentHost {
   // coordinator found).
   Status receive(ConnectionId id, ByteView message);
 
-  // Applies queued mutations (step while there is work) and hands what the
-  // round wrote to the file system, without syncing or sending anything.
-  // end_round() applies first too; calling this before it lets the caller
-  // flush the file system in between (the Flusher), so that end_round()'s
-  // syncs return at once. An error is as end_round()'s.
-  Status apply();
   // Ends a round: applies queued mutations (step while there is work),
   // makes everything durable (poll), and returns each connection's messages
   // in order, replies from receive() first. An error means the document

@@ -109,11 +109,4 @@ Status MeteringEnv::sync_dir(const std::string& path) {
   return status;
 }
 
-Status MeteringEnv::flush_file_system(const std::string& path) {
-  const uint64_t started = base_->now_micros();
-  Status status = base_->flush_file_system(path);
-  metrics_->fsync_seconds.observe_micros(base_->now_micros() - started);
-  return status;
-}
-
 }  // namespace sqlsync

@@ -48,7 +48,7 @@ struct ServerMetrics {
   std::atomic<uint64_t> mutations_rejected{0};
   std::atomic<uint64_t> rounds{0};  // receive + step + poll cycles of all documents
   std::atomic<uint64_t> documents_unloaded{0};
-  LatencyHistogram fsync_seconds;  // File::sync, Env::sync_dir and Env::flush_file_system
+  LatencyHistogram fsync_seconds;  // File::sync and Env::sync_dir
   LatencyHistogram round_seconds;
 
   // The Prometheus text exposition (version 0.0.4) of every metric.
@@ -56,9 +56,8 @@ struct ServerMetrics {
 };
 
 // An Env that forwards everything to `base` and records the duration of
-// every File::sync(), sync_dir() and flush_file_system() in
-// `metrics->fsync_seconds`. `base` and `metrics` must outlive it and the
-// files it opens.
+// every File::sync() and sync_dir() in `metrics->fsync_seconds`. `base` and
+// `metrics` must outlive it and the files it opens.
 class MeteringEnv final : public Env {
  public:
   MeteringEnv(Env* base, ServerMetrics* metrics) : base_(base), metrics_(metrics) {}
@@ -71,7 +70,6 @@ class MeteringEnv final : public Env {
   Result<std::vector<std::string>> list_dir(const std::string& path) override { return base_->list_dir(path); }
   Status sync_dir(const std::string& path) override;
   Status remove_dir(const std::string& path) override { return base_->remove_dir(path); }
-  Status flush_file_system(const std::string& path) override;
   uint64_t now_micros() override { return base_->now_micros(); }
   void random_bytes(std::span<uint8_t> out) override { base_->random_bytes(out); }
 

@@ -36,7 +36,6 @@
 #include "server/auth.h"
 #include "server/data_directory.h"
 #include "server/document_host.h"
-#include "server/flusher.h"
 #include "server/http_util.h"
 #include "server/log.h"
 
@@ -199,7 +198,6 @@ class DocumentActor : public std::enable_shared_from_this<DocumentActor> {
   DocumentInfo info(bool created) const;
   void schedule_round();
   void run_round();
-  void finish_round(uint64_t started, bool received);
   void arm_timer();
   bool idle() const;
   void release_if_over_limit();
@@ -215,15 +213,7 @@ class DocumentActor : public std::enable_shared_from_this<DocumentActor> {
   std::map<ConnectionId, std::shared_ptr<SyncConnection>> connections_;
   std::vector<std::pair<std::shared_ptr<SyncConnection>, Bytes>> inbox_;
   bool round_scheduled_ = false;
-  // A round has applied its messages and waits for the Flusher; the next
-  // round starts when it has finished (its inbox fills meanwhile).
-  bool flushing_ = false;
   bool timer_armed_ = false;
-  // Rounds start at most every config.round_interval_ms: the pacing timer
-  // starts the next one when a message arrives sooner.
-  net::steady_timer pacing_timer_;
-  bool pacing_ = false;
-  std::chrono::steady_clock::time_point last_round_;
   bool stopping_ = false;
   std::atomic<bool> loaded_{false};
   std::atomic<size_t> connection_count_{0};
@@ -290,10 +280,6 @@ struct Hub {
   // group commit).
   net::io_context documents_io;
   net::executor_work_guard<net::io_context::executor_type> documents_work;
-  // With --sync filesystem: flushes for every document, so a round never
-  // blocks its document thread on the disk. Null: each round syncs its own
-  // files.
-  std::unique_ptr<Flusher> flusher;
   net::io_context io;
   Strand acceptor_strand;
   tcp::acceptor acceptor;
@@ -433,7 +419,7 @@ net::awaitable<void> SyncConnection::read_loop() {
 // --- DocumentActor ---
 
 DocumentActor::DocumentActor(Hub& hub, JournalId id)
-    : hub_(hub), id_(id), strand_(net::make_strand(hub.documents_io)), timer_(strand_), pacing_timer_(strand_) {
+    : hub_(hub), id_(id), strand_(net::make_strand(hub.documents_io)), timer_(strand_) {
   last_used_ = now_micros();
 }
 
@@ -492,7 +478,7 @@ Result<DocumentInfo> DocumentActor::open(const OpenRequest& request) {
         log_info("document " + id_.to_hex() + " upgraded from schema version " + std::to_string(from) + " to " +
                  std::to_string(host_->schema_version()) + " (reducer " + *request.reducer + ")");
         reducer_digest_ = *request.reducer;
-        schedule_round();  // sends the migration's frame to the connected replicas
+        run_round();  // sends the migration's frame to the connected replicas
       }
     }
   }
@@ -543,17 +529,7 @@ void DocumentActor::detach(ConnectionId id) {
 }
 
 void DocumentActor::schedule_round() {
-  if (round_scheduled_ || flushing_ || pacing_) return;
-  const auto due = last_round_ + std::chrono::milliseconds(hub_.config.round_interval_ms);
-  if (!stopping_ && std::chrono::steady_clock::now() < due) {
-    pacing_ = true;
-    pacing_timer_.expires_at(due);
-    pacing_timer_.async_wait([self = shared_from_this()](boost::system::error_code error) {
-      self->pacing_ = false;
-      if (!error) self->schedule_round();  // cancelled: shutting down
-    });
-    return;
-  }
+  if (round_scheduled_) return;
   round_scheduled_ = true;
   net::post(strand_, [self = shared_from_this()] { self->run_round(); });
 }
@@ -566,7 +542,6 @@ void DocumentActor::run_round() {
   if (!host_) return;
   const uint64_t started = now_micros();
   last_used_ = started;
-  last_round_ = std::chrono::steady_clock::now();
   for (auto& [connection, message] : inbox) {
     const ConnectionId id = connection->id();
     if (connections_.count(id) == 0) continue;
@@ -581,26 +556,6 @@ void DocumentActor::run_round() {
     connection_count_ = connections_.size();
     host_->detach(id);
   }
-  if (hub_.flusher && !stopping_) {
-    Status applied = host_->apply();
-    if (!applied.is_ok()) {
-      fail(applied);
-      return;
-    }
-    flushing_ = true;
-    hub_.flusher->after_next_flush([self = shared_from_this(), started, received = !inbox.empty()] {
-      net::post(self->strand_, [self, started, received] { self->finish_round(started, received); });
-    });
-    return;
-  }
-  finish_round(started, !inbox.empty());
-}
-
-// Makes the round durable (after the Flusher's flush its syncs return at
-// once), then sends its replies and frames.
-void DocumentActor::finish_round(uint64_t started, bool received) {
-  flushing_ = false;
-  if (!host_) return;  // shut down or failed meanwhile: a later round synced everything
   Result<DocumentHost::Outbox> outbox = host_->end_round();
   if (!outbox.is_ok()) {
     fail(outbox.status());
@@ -614,8 +569,7 @@ void DocumentActor::finish_round(uint64_t started, bool received) {
   }
   hub_.metrics.rounds.fetch_add(1, std::memory_order_relaxed);
   hub_.metrics.round_seconds.observe_micros(now_micros() - started);
-  if (received || !outbox->empty()) arm_timer();
-  if (!inbox_.empty()) schedule_round();
+  if (!inbox.empty() || !outbox->empty()) arm_timer();
 }
 
 // After a round that did something, one more round a little after the no-op
@@ -629,7 +583,7 @@ void DocumentActor::arm_timer() {
     self->timer_armed_ = false;
     if (error || !self->host_) return;
     if (self->host_->has_work()) {
-      self->schedule_round();
+      self->run_round();
     } else {
       self->release_if_over_limit();
     }
@@ -637,11 +591,11 @@ void DocumentActor::arm_timer() {
 }
 
 // Unloading is safe only when nothing is pending: no connection, no message,
-// no round, flush or timer (a timer means a no-op acknowledgement may not be
-// due yet: has_work() cannot see it).
+// no round or timer (a timer means a no-op acknowledgement may not be due
+// yet: has_work() cannot see it).
 bool DocumentActor::idle() const {
-  return host_ && connections_.empty() && inbox_.empty() && !round_scheduled_ && !flushing_ && !pacing_ &&
-         !timer_armed_ && !host_->has_work();
+  return host_ && connections_.empty() && inbox_.empty() && !round_scheduled_ && !timer_armed_ &&
+         !host_->has_work();
 }
 
 void DocumentActor::unload_if_idle() {
@@ -675,7 +629,6 @@ void DocumentActor::shutdown() {
   if (stopping_) return;
   stopping_ = true;
   timer_.cancel();
-  pacing_timer_.cancel();
   if (host_) run_round();
   for (auto& [id, connection] : connections_) {
     connection->close(websocket::close_code::going_away, "server shutting down");
@@ -1270,12 +1223,6 @@ Result<std::unique_ptr<Server>> Server::start(Options options) {
   Hub& hub = impl->hub;
   const ServerConfig& config = hub.config;
   SQLSYNC_ASSIGN_OR_RETURN(hub.data, DataDirectory::open(&hub.env, config.data_directory, config.max_reducer_bytes));
-  Status flushed = hub.env.flush_file_system(config.data_directory);
-  if (flushed.is_ok()) {
-    hub.flusher = std::make_unique<Flusher>(&hub.env, config.data_directory);
-  } else if (flushed.code() != StatusCode::kUnsupported) {
-    return flushed.with_context("flushing the data directory's file system");
-  }
 
   boost::system::error_code error;
   const net::ip::address address = net::ip::make_address(config.listen_address, error);

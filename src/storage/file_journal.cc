@@ -516,11 +516,6 @@ Status FileJournal::sync() {
   return note_failure(sync_current());
 }
 
-Status FileJournal::write_buffered() {
-  SQLSYNC_RETURN_IF_ERROR(check_usable());
-  return note_failure(write_pending());
-}
-
 Status FileJournal::drop_prefix(Lsn last) {
   SQLSYNC_RETURN_IF_ERROR(check_usable());
   Lsn first = last >= next_ ? next_ : last + 1;

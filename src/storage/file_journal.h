@@ -94,8 +94,6 @@ class FileJournal final : public Journal {
   // number of appends). No I/O when nothing was appended since the last sync.
   Status sync() override;
   Lsn durable_next() const override { return std::max(synced_next_, first_); }
-  // Writes buffered entries to the current segment, without a sync.
-  Status write_buffered() override;
 
  private:
   struct Segment {

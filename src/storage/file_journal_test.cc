@@ -186,25 +186,6 @@ TEST_F(FileJournalTest, SyncMakesAppendsDurableAndSyncsNothingTwice) {
   EXPECT_EQ(env.total_count(), 0u);
 }
 
-TEST_F(FileJournalTest, WriteBufferedWritesWithoutSyncingAndLeavesTheSyncItsOwnCall) {
-  FaultInjectionEnv env(&env_);
-  auto journal = open_ok(env);
-  ASSERT_NE(journal, nullptr);
-  append_all(*journal, 0, 3);
-  env.reset_counts();
-  ASSERT_OK(journal->write_buffered());
-  EXPECT_EQ(env.count(IoOp::kWrite), 1u);  // the three records at once
-  EXPECT_EQ(env.count(IoOp::kSync), 0u);
-  EXPECT_EQ(journal->durable_next(), 0u);  // written is not durable
-  env.reset_counts();
-  ASSERT_OK(journal->write_buffered());
-  EXPECT_EQ(env.total_count(), 0u);  // nothing new to write
-  ASSERT_OK(journal->sync());
-  EXPECT_EQ(env.count(IoOp::kWrite), 0u);
-  EXPECT_EQ(env.count(IoOp::kSync), 1u);
-  EXPECT_EQ(journal->durable_next(), 3u);
-}
-
 TEST_F(FileJournalTest, CrashKeepsSyncedEntriesAndAPrefixOfTheRest) {
   for (CrashMode mode : {CrashMode::kDropUnsynced, CrashMode::kCorruptUnsyncedTail}) {
     for (size_t size : {0, 1, 12, 100}) {

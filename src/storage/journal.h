@@ -31,11 +31,6 @@ class Journal {
   // they must not be sent or acknowledged to anyone yet.
   virtual Status sync() = 0;
   virtual Lsn durable_next() const = 0;
-  // Hands entries buffered in memory to the file system without syncing
-  // them, so that a flush of the whole file system (Env::flush_file_system)
-  // covers them and the next sync() returns at once. This default, for
-  // journals that buffer nothing: ok.
-  virtual Status write_buffered() { return Status::ok(); }
 };
 
 // Visits entries in [range.first(), range.next()) in order, stopping at the

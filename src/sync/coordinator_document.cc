@@ -166,11 +166,6 @@ class CoordinatorDocument::Impl {
 
   bool has_work() const { return !queue_.empty() || noop_ack_due() || !prunes_.empty(); }
 
-  Status write_buffered() {
-    if (inbox_) SQLSYNC_RETURN_IF_ERROR(inbox_->write_buffered());
-    return db_->storage().log().write_buffered();
-  }
-
   Result<StepReport> step() {
     if (!has_work()) return StepReport{};
     Result<StepReport> report = step_through(queue_.size());
@@ -701,10 +696,6 @@ Result<std::vector<Bytes>> CoordinatorDocument::receive(ConnectionId connection,
 void CoordinatorDocument::disconnect(ConnectionId connection) { impl_->disconnect(connection); }
 Result<std::vector<std::pair<CoordinatorDocument::ConnectionId, Bytes>>> CoordinatorDocument::poll() {
   return impl_->poll();
-}
-
-Status CoordinatorDocument::write_buffered() {
-  return impl_->write_buffered();
 }
 Result<CoordinatorDocument::StepReport> CoordinatorDocument::step() { return impl_->step(); }
 bool CoordinatorDocument::has_work() const { return impl_->has_work(); }
