@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { SlotPool } from '../client/dist/opfs-pool.js';
+import { INITIAL_POOL_FILES, SlotPool } from '../client/dist/opfs-pool.js';
 import { Code, Doc, here, hexId, loadCore, sync } from './helpers.mjs';
 import { MemoryDirectory } from './memory-directory.mjs';
 
@@ -111,4 +111,28 @@ test('the pool grows in the background when few files are free', async () => {
   await replica.pool.settled();
   assert.ok(replica.pool.count() > 2, `the pool has ${replica.pool.count()} files`);
   await replica.close();
+});
+
+test('a new document opens, syncs and takes a burst of mutations in the files a pool starts with', async () => {
+  const directory = new MemoryDirectory();
+  const documentId = hexId(0xd5);
+  const replica = await openReplica(directory, documentId, INITIAL_POOL_FILES);
+  // All in one task, as a burst in the owner's worker: the pool cannot grow
+  // before it ends. The coordinator's frames make the storage log's files.
+  const { core } = replica;
+  const coordinator = core.int('coordinator_open', documentId, replica.reducer);
+  core.int('coordinator_connect', coordinator, 1);
+  replica.doc.connect();
+  for (let i = 0; i < 300; i++) replica.doc.mutate({ tag: 'CreateTask', id: `t${i}`, description: `task ${i}` });
+  sync(core, coordinator, new Map([[1, replica.doc]]));
+  assert.equal(replica.doc.info().pending_mutations, 0);
+  assert.equal(replica.pool.count(), INITIAL_POOL_FILES, 'nothing was added during the burst');
+  await replica.pool.settled();
+  assert.ok(replica.pool.count() > INITIAL_POOL_FILES, `the pool grew afterwards to ${replica.pool.count()} files`);
+  core.int('close', coordinator);
+  await replica.close();
+
+  const reopened = await openReplica(directory, documentId, INITIAL_POOL_FILES);
+  assert.equal(reopened.doc.rows('SELECT count(*) FROM tasks')[0][0], 300);
+  await reopened.close();
 });

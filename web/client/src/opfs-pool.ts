@@ -25,6 +25,18 @@ export interface PoolDirectory {
   open(name: string): Promise<SyncHandle>;
 }
 
+/**
+ * Pool files a new document starts with. Opening a new durable document
+ * uses 2 (the journals' metadata; a rename's temporary file is freed at
+ * once), its first mutation a third (the timeline's segment), which leaves
+ * fewer than the env's 4 free and starts growing the pool by 8 in the
+ * background; what a burst in one worker task can still create (the
+ * storage log's first segment, a metadata rename) fits in the other 3. Each
+ * file costs a round trip to the browser's storage and a file on disk on
+ * the first open, which is on the critical path of a cold start.
+ */
+export const INITIAL_POOL_FILES = 6;
+
 const SLOT_NAME = /^slot-(\d{4,})$/;
 // The header at the start of every pool file (kSlotHeaderBytes of
 // src/web/slot_pool_env.h).
@@ -149,14 +161,25 @@ export class SlotPool {
   grow(count: number): void {
     if (this.growing !== null) return;
     this.growing = (async () => {
+      // All at once, as in open(); slots are numbered without gaps, so only
+      // the files before the first failure join the pool.
+      const first = this.handles.length;
+      const opened = await Promise.allSettled(
+        Array.from({ length: Math.max(0, count - first) }, (_, i) => this.directory.open(slotFileName(first + i))),
+      );
+      const failed = opened.findIndex((result) => result.status === 'rejected');
       try {
-        while (this.handles.length < count) {
-          this.unflushed.add(this.handles.length);
-          this.handles.push(await this.directory.open(slotFileName(this.handles.length)));
-        }
-        this.growError = null;
-      } catch (error) {
-        this.growError = error instanceof Error ? error : new Error(String(error));
+        opened.forEach((result, i) => {
+          if (result.status !== 'fulfilled') return;
+          if (failed >= 0 && i > failed) {
+            result.value.close();
+          } else {
+            this.unflushed.add(this.handles.length);
+            this.handles.push(result.value);
+          }
+        });
+        const reason = failed < 0 ? null : (opened[failed] as PromiseRejectedResult).reason;
+        this.growError = reason === null || reason instanceof Error ? reason : new Error(String(reason));
       } finally {
         this.growing = null;
       }

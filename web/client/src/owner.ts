@@ -6,7 +6,7 @@ import { backoffDelay } from './backoff.js';
 import { Core, type CoreModule, type CoreRejection, type LocalInfo } from './core.js';
 import { limitMemory, registerGuest, unregisterGuest } from './guest-host.js';
 import { sha256Hex } from './ids.js';
-import { SlotPool, type PoolDirectory } from './opfs-pool.js';
+import { INITIAL_POOL_FILES, SlotPool, type PoolDirectory } from './opfs-pool.js';
 import type { Call, CallResult, ConnectionStatus, DocumentEvent, OpenParams } from './protocol.js';
 import { rowsToObjects } from './rows.js';
 import { StartupMarks } from './timing.js';
@@ -29,7 +29,6 @@ export interface OwnerDependencies {
 
 // A document is a directory of the pool env.
 const DOCUMENT_DIRECTORY = '/document';
-const POOL_FILES = 16;
 // Messages from the server wait (receiveLater) until no mutation was made
 // for RECEIVE_QUIET_MS, or for RECEIVE_MAX_WAIT_MS at most.
 const RECEIVE_QUIET_MS = 50;
@@ -117,7 +116,7 @@ export class DocumentOwner {
     });
     const openPool = this.deps.poolDirectory(docId).then(async (directory) => {
       if (directory === null) return null;
-      const pool = await SlotPool.open(directory, POOL_FILES);
+      const pool = await SlotPool.open(directory, INITIAL_POOL_FILES);
       this.marks.mark('OPFS pool opened', `${pool.count()} files`);
       return pool;
     });

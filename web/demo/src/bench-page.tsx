@@ -15,7 +15,9 @@ export interface BenchResult {
   openToFirstResultMs: number;
   /**
    * The document's startup marks (SQLSyncDocument.startupMarks) in ms since
-   * navigation start, then "first result".
+   * navigation start, then the page's own: its script started, its React
+   * part loaded, the first result, and when the page and the core finished
+   * downloading.
    */
   startup: { name: string; ms: number; detail?: string }[];
   /** Null when n=0 (a cold-start-only run). */
@@ -28,6 +30,8 @@ declare global {
   }
 }
 
+// When this chunk ran: React and the app's code were loaded and evaluated.
+const reactLoadedAt = performance.now();
 const params = new URLSearchParams(window.location.search);
 const mutations = Number(params.get('n') ?? '1000');
 const queryName = params.get('query') === 'count' ? 'count' : 'list';
@@ -88,7 +92,20 @@ function Bench({ docId, scriptStart }: { docId: string; scriptStart: number }) {
         ms: round(at - performance.timeOrigin),
         ...(detail !== undefined ? { detail } : {}),
       }));
-      startup.push({ name: 'page script started', ms: round(scriptStart) }, { name: 'first result', ms: round(first) });
+      startup.push(
+        { name: 'page script started', ms: round(scriptStart) },
+        { name: 'React part loaded', ms: round(reactLoadedAt) },
+        { name: 'first result', ms: round(first) },
+      );
+      // When the page and the core finished downloading (Navigation and
+      // Resource Timing), to tell waiting on the network from a busy thread.
+      const navigation = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined;
+      if (navigation !== undefined) startup.push({ name: 'page downloaded', ms: round(navigation.responseEnd) });
+      for (const entry of performance.getEntriesByType('resource') as PerformanceResourceTiming[]) {
+        if (entry.name.endsWith('/sqlsync_core.wasm')) {
+          startup.push({ name: 'core downloaded (by the page)', ms: round(entry.responseEnd) });
+        }
+      }
       setResult({
         mutations,
         query: queryName,

@@ -91,6 +91,27 @@ describe('SlotPool', () => {
     expect(() => pool.read(9, 0, into)).toThrow(/no pool file 9/);
   });
 
+  it('grows by the files before the first that fails to open, and reports the failure', async () => {
+    const { directory, closed } = memoryDirectory();
+    const pool = await SlotPool.open(directory, 2);
+    const open = directory.open.bind(directory);
+    directory.open = async (name) => {
+      if (name === slotFileName(3)) throw new DOMException('the origin is over its quota', 'QuotaExceededError');
+      return open(name);
+    };
+    pool.grow(6);
+    await pool.settled();
+    expect(pool.count()).toBe(3);
+    expect(pool.growError?.message).toBe('the origin is over its quota');
+    expect(closed.sort()).toEqual([4, 5].map(slotFileName));
+
+    directory.open = open;
+    pool.grow(6);
+    await pool.settled();
+    expect(pool.count()).toBe(6);
+    expect(pool.growError).toBeNull();
+  });
+
   it('answers reads of the headers from what it read at opening until the file changes', async () => {
     const header = new Uint8Array(4096 + 2).map((_, i) => i % 251);
     const { directory, files, reads } = memoryDirectory([slotFileName(0), slotFileName(1)]);
