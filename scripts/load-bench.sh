@@ -9,7 +9,11 @@
 #   scripts/load-bench.sh --clients 200 --documents 20 --seconds 10
 # BUILD_DIR selects the build directory (default build/native, configured
 # with the native preset); SERVER_ARGS adds flags to the server's command line
-# (e.g. SERVER_ARGS="--document-threads 16").
+# (e.g. SERVER_ARGS="--document-threads 16"); DATA_PARENT is where the fresh
+# data directory is made (default: mktemp's, usually /tmp). The server runs
+# with --sync filesystem, whose syncfs walks every inode of the file system
+# holding the data: give it a file system of its own, as a deployment would
+# (docs/server.md, "Load benchmark").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +23,7 @@ if [ -z "${BUILD_DIR:-}" ]; then
 fi
 cmake --build "$build_dir" -j 2 --target sqlsync-server sqlsync-load
 
-data=$(mktemp -d)
+data=$(mktemp -d ${DATA_PARENT:+-p "$DATA_PARENT"})
 log="$data.log"
 server_pid=
 cleanup() {
