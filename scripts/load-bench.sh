@@ -12,8 +12,8 @@
 # (e.g. SERVER_ARGS="--document-threads 16"); DATA_PARENT is where the fresh
 # data directory is made (default: mktemp's, usually /tmp). The server runs
 # with --sync filesystem, whose syncfs walks every inode of the file system
-# holding the data: give it a file system of its own, as a deployment would
-# (docs/server.md, "Load benchmark").
+# holding the data, so where that is changes the figures (docs/server.md,
+# "Load benchmark").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
