@@ -20,6 +20,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -121,7 +122,8 @@ class SyncConnection : public std::enable_shared_from_this<SyncConnection> {
   bool can_write() const { return can_write_; }
 
   // Queues messages, in order; dropped once the connection is closing.
-  // Thread-safe; one hop to the connection's strand for all of them.
+  // Thread-safe; runs at once on a network thread whose strand is free,
+  // else one hop to the connection's strand for all of them.
   void send(std::vector<Bytes> messages);
   // Sends what is queued, then closes with `code` and `reason`. Thread-safe.
   void close(websocket::close_code code, std::string reason);
@@ -172,7 +174,7 @@ struct OpenRequest {
 
 // One document: its DocumentHost (loaded on demand, unloaded when idle), its
 // connections and the inbox of their messages. Everything but the atomics
-// is touched only on strand_.
+// and the inbox (under its mutex) is touched only on strand_.
 class DocumentActor : public std::enable_shared_from_this<DocumentActor> {
  public:
   DocumentActor(Hub& hub, JournalId id);
@@ -181,13 +183,16 @@ class DocumentActor : public std::enable_shared_from_this<DocumentActor> {
   bool loaded() const { return loaded_.load(std::memory_order_relaxed); }
   size_t connection_count() const { return connection_count_.load(std::memory_order_relaxed); }
   uint64_t last_used() const { return last_used_.load(std::memory_order_relaxed); }
+  // Queues a message of `connection` for the next round. Thread-safe: the
+  // network threads call it directly, and only the first message since the
+  // last round started costs a hop to the strand.
+  void deliver(std::shared_ptr<SyncConnection> connection, Bytes message);
 
   // --- strand only ---
   // Loads (or creates, or upgrades) the document as `request` says.
   Result<DocumentInfo> open(const OpenRequest& request);
   Result<QueryResult> query(const std::string& sql);
   void attach(const std::shared_ptr<SyncConnection>& connection);
-  void deliver(std::shared_ptr<SyncConnection> connection, Bytes message);
   void detach(ConnectionId id);
   void unload_if_idle();
   // Last durable round, then closes every connection with 1001 for good.
@@ -196,7 +201,6 @@ class DocumentActor : public std::enable_shared_from_this<DocumentActor> {
  private:
   Status load(const DocumentRecord& record);
   DocumentInfo info(bool created) const;
-  void schedule_round();
   void run_round();
   void arm_timer();
   bool idle() const;
@@ -211,6 +215,9 @@ class DocumentActor : public std::enable_shared_from_this<DocumentActor> {
   std::unique_ptr<DocumentHost> host_;
   std::string reducer_digest_;
   std::map<ConnectionId, std::shared_ptr<SyncConnection>> connections_;
+  // Messages for the next round, and whether it is posted; any thread, under
+  // inbox_mutex_.
+  mutable std::mutex inbox_mutex_;
   std::vector<std::pair<std::shared_ptr<SyncConnection>, Bytes>> inbox_;
   bool round_scheduled_ = false;
   bool timer_armed_ = false;
@@ -295,7 +302,7 @@ struct Hub {
 
 void SyncConnection::send(std::vector<Bytes> messages) {
   if (messages.empty()) return;
-  net::post(ws_.get_executor(), [self = shared_from_this(), messages = std::move(messages)]() mutable {
+  net::dispatch(ws_.get_executor(), [self = shared_from_this(), messages = std::move(messages)]() mutable {
     for (Bytes& message : messages) self->enqueue(std::move(message));
   });
 }
@@ -406,9 +413,7 @@ net::awaitable<void> SyncConnection::read_loop() {
            "flow control: more than " + std::to_string(max_waiting) + " messages waiting for the server");
       continue;
     }
-    net::post(actor_->strand(), [actor = actor_, self, message = std::move(message)]() mutable {
-      actor->deliver(std::move(self), std::move(message));
-    });
+    actor_->deliver(self, std::move(message));
   }
   closing_ = true;
   queue_.clear();
@@ -517,8 +522,13 @@ void DocumentActor::attach(const std::shared_ptr<SyncConnection>& connection) {
 }
 
 void DocumentActor::deliver(std::shared_ptr<SyncConnection> connection, Bytes message) {
-  inbox_.emplace_back(std::move(connection), std::move(message));
-  schedule_round();
+  {
+    std::lock_guard<std::mutex> lock(inbox_mutex_);
+    inbox_.emplace_back(std::move(connection), std::move(message));
+    if (round_scheduled_) return;
+    round_scheduled_ = true;
+  }
+  net::post(strand_, [self = shared_from_this()] { self->run_round(); });
 }
 
 void DocumentActor::detach(ConnectionId id) {
@@ -528,16 +538,13 @@ void DocumentActor::detach(ConnectionId id) {
   release_if_over_limit();
 }
 
-void DocumentActor::schedule_round() {
-  if (round_scheduled_) return;
-  round_scheduled_ = true;
-  net::post(strand_, [self = shared_from_this()] { self->run_round(); });
-}
-
 void DocumentActor::run_round() {
-  round_scheduled_ = false;
-  auto inbox = std::move(inbox_);
-  inbox_.clear();
+  std::vector<std::pair<std::shared_ptr<SyncConnection>, Bytes>> inbox;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mutex_);
+    round_scheduled_ = false;
+    inbox.swap(inbox_);
+  }
   for (auto& [connection, message] : inbox) connection->message_processed();
   if (!host_) return;
   const uint64_t started = now_micros();
@@ -563,9 +570,18 @@ void DocumentActor::run_round() {
   }
   std::map<ConnectionId, std::vector<Bytes>> by_connection;  // each in outbox order
   for (auto& [id, message] : *outbox) by_connection[id].push_back(std::move(message));
+  std::vector<std::pair<std::shared_ptr<SyncConnection>, std::vector<Bytes>>> sends;
   for (auto& [id, messages] : by_connection) {
     auto it = connections_.find(id);
-    if (it != connections_.end()) it->second->send(std::move(messages));
+    if (it != connections_.end()) sends.emplace_back(it->second, std::move(messages));
+  }
+  // One hop to the network threads for the whole round: there each
+  // connection's send runs inline on its strand (SyncConnection::send), so a
+  // round wakes one network thread, not one per connection.
+  if (!sends.empty()) {
+    net::post(hub_.io, [sends = std::move(sends)]() mutable {
+      for (auto& [connection, messages] : sends) connection->send(std::move(messages));
+    });
   }
   hub_.metrics.rounds.fetch_add(1, std::memory_order_relaxed);
   hub_.metrics.round_seconds.observe_micros(now_micros() - started);
@@ -594,6 +610,7 @@ void DocumentActor::arm_timer() {
 // no round or timer (a timer means a no-op acknowledgement may not be due
 // yet: has_work() cannot see it).
 bool DocumentActor::idle() const {
+  std::lock_guard<std::mutex> lock(inbox_mutex_);
   return host_ && connections_.empty() && inbox_.empty() && !round_scheduled_ && !timer_armed_ &&
          !host_->has_work();
 }
