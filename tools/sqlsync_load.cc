@@ -25,7 +25,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -133,15 +132,16 @@ Result<std::string> http_call(const Flags& flags, http::verb verb, const std::st
 
 class LoadClient : public std::enable_shared_from_this<LoadClient> {
  public:
+  // `io` must be run by one thread: the client's handlers need no strand.
   LoadClient(net::io_context& io, const Flags& flags, Totals& totals, std::string target, uint64_t seed)
-      : flags_(flags), totals_(totals), target_(std::move(target)), rng_(seed), ws_(net::make_strand(io)) {
+      : flags_(flags), totals_(totals), target_(std::move(target)), rng_(seed), ws_(io.get_executor()) {
     std::array<uint8_t, JournalId::kSize> id{};
     for (uint8_t& byte : id) byte = static_cast<uint8_t>(rng_());
     timeline_ = JournalId(id);
     author_ = "c" + std::to_string(seed);
   }
 
-  // The client's strand: run() must be spawned on it.
+  // The client's executor: run() must be spawned on it.
   net::any_io_executor executor() { return ws_.get_executor(); }
 
   net::awaitable<void> run(Clock::time_point start, Clock::time_point end) {
@@ -294,22 +294,26 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
     closed_ = true;
   }
 
+  // Queues `message`; one write at a time, each started by the last one's
+  // completion (a plain handler: the generator's CPU should go to the load).
   void send(Bytes message) {
     queue_.push_back(std::move(message));
-    if (writing_) return;
-    writing_ = true;
-    net::co_spawn(ws_.get_executor(), [self = shared_from_this()]() { return self->write_loop(); }, net::detached);
+    if (!writing_) write_next();
   }
 
-  net::awaitable<void> write_loop() {
-    while (!queue_.empty() && !closed_) {
-      ws_.binary(true);
-      auto [error, written] = co_await ws_.async_write(net::buffer(queue_.front()), kUseTuple);
-      queue_.pop_front();
-      if (error) break;
+  void write_next() {
+    writing_ = !queue_.empty() && !closed_;
+    if (!writing_) {
+      queue_.clear();
+      return;
     }
-    queue_.clear();
-    writing_ = false;
+    ws_.binary(true);
+    ws_.async_write(net::buffer(queue_.front()),
+                    [self = shared_from_this()](boost::system::error_code error, std::size_t) {
+                      self->queue_.pop_front();
+                      if (error) self->queue_.clear();  // the read loop sees the connection end
+                      self->write_next();
+                    });
   }
 
   const Flags& flags_;
@@ -424,18 +428,21 @@ int run(const Flags& flags) {
               flags.rate, flags.rate * static_cast<double>(flags.clients), flags.seconds);
   std::fflush(stdout);
 
-  net::io_context io(static_cast<int>(flags.threads));
+  // One io_context per thread, each client on one of them: no strands or
+  // locks between the generator's threads.
+  std::vector<std::unique_ptr<net::io_context>> contexts;
+  for (uint64_t i = 0; i < flags.threads; ++i) contexts.push_back(std::make_unique<net::io_context>(1));
   Totals totals;
   const auto start = Clock::now() + std::chrono::seconds(2);  // connections first
   const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(flags.seconds));
   std::string token_query = flags.token.empty() ? "" : "&token=" + flags.token;
   for (uint64_t i = 0; i < flags.clients; ++i) {
     const std::string target = "/docs/" + documents[i % documents.size()] + "/sync?reducer=" + digest + token_query;
-    auto client = std::make_shared<LoadClient>(io, flags, totals, target, i + 1);
+    auto client = std::make_shared<LoadClient>(*contexts[i % contexts.size()], flags, totals, target, i + 1);
     net::co_spawn(client->executor(), [client, start, end]() { return client->run(start, end); }, net::detached);
   }
   std::vector<std::thread> threads;
-  for (uint64_t i = 0; i < flags.threads; ++i) threads.emplace_back([&io] { io.run(); });
+  for (auto& io : contexts) threads.emplace_back([&io] { io->run(); });
   // Progress every 5 s, so long runs show they are alive.
   uint64_t last = 0;
   while (Clock::now() < end) {
