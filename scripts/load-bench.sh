@@ -4,7 +4,8 @@
 # sqlsync-load against it (default: 1,000 WebSocket clients over 100
 # documents for 60 s, 25 mutations/s each, the SQL guestbook reducer), and
 # prints confirmed mutations/s, p50/p99 latency from sending a mutation to the
-# server's confirmation, errors, and the server's resident memory.
+# server's confirmation, errors, the server's resident memory, and the CPU
+# time of the server and of the generator (they share the machine).
 # Arguments are passed to sqlsync-load (try --help), e.g.
 #   scripts/load-bench.sh --clients 200 --documents 20 --seconds 10
 # BUILD_DIR selects the build directory (default build/native, configured

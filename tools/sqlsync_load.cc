@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include <sys/resource.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -494,6 +496,13 @@ int run(const Flags& flags) {
               static_cast<unsigned long long>(totals.closed_early.load()),
               static_cast<unsigned long long>(totals.protocol_errors.load()),
               static_cast<unsigned long long>(sent - confirmed), static_cast<unsigned long long>(totals.throttled.load()));
+  // The generator shares the machine with the server: when the two together
+  // use every core, its own lag is part of the latency (docs/server.md).
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  std::printf("generator CPU time: %.1f s (user + system, whole run)\n",
+              static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                  static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6);
   return errors == 0 ? 0 : 1;
 }
 
