@@ -265,6 +265,8 @@ class BrowserDocument implements SQLSyncDocument {
         if (this.pinger !== null) clearInterval(this.pinger);
         this.worker.terminate();
         this.closed = true;
+        // Calls made before the open (beginOpenDocument) fail with its error.
+        this.failCalls(new Error(event.error));
         break;
       case 'reply': {
         const call = this.calls.get(event.id);
@@ -343,8 +345,20 @@ function directoryUrl(url: string): string {
   return url.endsWith('/') ? url : `${url}/`;
 }
 
+/** A document on its way to being open (beginOpenDocument). */
+export interface OpeningDocument {
+  /**
+   * Usable at once: its calls (mutate, query, subscribe...) wait in its
+   * worker and run as soon as the document is open; if the open fails they
+   * fail with its error.
+   */
+  readonly document: SQLSyncDocument;
+  /** Resolves with `document` once it is open; rejects if it cannot be opened. */
+  readonly ready: Promise<SQLSyncDocument>;
+}
+
 // Documents preloadDocument started, by optionsIdentity, until taken.
-const preloaded = new Map<string, Promise<SQLSyncDocument>>();
+const preloaded = new Map<string, OpeningDocument>();
 
 // Equal options give equal strings whatever the key order.
 function optionsIdentity(options: OpenOptions): string {
@@ -355,29 +369,42 @@ function optionsIdentity(options: OpenOptions): string {
  * Starts opening a document now, typically from the page's first small
  * script while the UI framework is still loading: the worker, the core and
  * OPFS then get going in parallel with the page. The next openDocument()
- * with equal options (compared by value; SQLSyncProvider's included) takes
- * this document instead of opening another. A preloaded document nobody
- * takes stays open until the page closes; a failure to open is reported by
- * the openDocument() that takes it.
+ * or beginOpenDocument() with equal options (compared by value;
+ * SQLSyncProvider's included) takes this document instead of opening
+ * another. A preloaded document nobody takes stays open until the page
+ * closes; a failure to open is reported to whoever takes it.
  */
 export function preloadDocument(options: OpenOptions): void {
   const key = optionsIdentity(options);
   if (preloaded.has(key)) return;
-  const opening = openNewDocument(options);
-  opening.catch(() => undefined);
-  preloaded.set(key, opening);
+  try {
+    preloaded.set(key, startOpening(options));
+  } catch {
+    // Invalid options: the openDocument() that takes them reports why.
+  }
 }
 
 /** Opens (or creates) the document `options.docId` in this tab. */
-export function openDocument(options: OpenOptions): Promise<SQLSyncDocument> {
+export async function openDocument(options: OpenOptions): Promise<SQLSyncDocument> {
+  return beginOpenDocument(options).ready;
+}
+
+/**
+ * Like openDocument(), but hands the document out before it is open, so
+ * that an app can subscribe to its first queries at once: they run in the
+ * worker right after the open, with no round trip to this tab in between
+ * (SQLSyncProvider's useQuery does this). Throws if `options` are invalid
+ * (a malformed docId).
+ */
+export function beginOpenDocument(options: OpenOptions): OpeningDocument {
   const key = optionsIdentity(options);
   const early = preloaded.get(key);
-  if (early === undefined) return openNewDocument(options);
+  if (early === undefined) return startOpening(options);
   preloaded.delete(key);
   return early;
 }
 
-async function openNewDocument(options: OpenOptions): Promise<SQLSyncDocument> {
+function startOpening(options: OpenOptions): OpeningDocument {
   if (!isDocumentId(options.docId)) {
     throw new Error(`document id must be 32 lowercase hex characters, got '${options.docId}'`);
   }
@@ -391,8 +418,11 @@ async function openNewDocument(options: OpenOptions): Promise<SQLSyncDocument> {
   if (options.token !== undefined) params.token = options.token;
   if (options.connectionEnabled !== undefined) params.connectionEnabled = options.connectionEnabled;
   const document = new BrowserDocument(params, options.watchdogMs ?? 15_000);
-  await document.start();
-  return document;
+  const ready = document.start().then(() => document);
+  // Whoever takes the document sees the failure; an untaken preload must
+  // not report it as unhandled.
+  ready.catch(() => undefined);
+  return { document, ready };
 }
 
 export { isDocumentId };

@@ -96,8 +96,8 @@ export class DocumentOwner {
 
   /**
    * Loads the core and the reducer and opens the OPFS pool (all three at
-   * once), opens the document and connects. On failure, close() releases
-   * what was opened.
+   * once) and opens the document; start() then connects. On failure,
+   * close() releases what was opened.
    */
   async open(): Promise<void> {
     const { coreUrl, reducerUrl, docId } = this.params;
@@ -157,6 +157,15 @@ export class DocumentOwner {
     );
     const flushes = this.pool?.flushes;
     this.marks.mark('document opened', flushes && `${flushes.count} OPFS flushes, ${flushes.ms.toFixed(0)} ms`);
+  }
+
+  /**
+   * Reports what the open document holds (rejections, progress) and
+   * connects if syncing is on. Separate from open() so that the worker can
+   * first answer the calls the tabs queued while it opened (their first
+   * query results are on every cold start's critical path).
+   */
+  start(): void {
     this.afterChange();
     if (this.enabled) this.connect();
   }

@@ -215,6 +215,7 @@ async function becomeOwner(openParams: OpenParams): Promise<void> {
   markOpened(true);
   toTab({ kind: 'status', status: owner.connectionStatus(), enabled: connectionEnabled });
   replayToNewOwner();
+  owner.start();
   // Workers that died without saying bye (a crashed tab) lose their
   // subscriptions: each worker holds a lock named after it while it lives.
   setInterval(async () => {

@@ -2,7 +2,7 @@
 // browser are exercised by web/e2e).
 import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { newDocumentId, openDocument } from '@sqlsync/client';
+import { beginOpenDocument, newDocumentId } from '@sqlsync/client';
 import { FakeDocument } from '../../react/src/test/fake-document';
 import { App } from './app';
 import { parseRoute } from './route';
@@ -10,7 +10,7 @@ import { TASKS_SQL, type Task, type TodoMutation } from './todo';
 
 vi.mock('@sqlsync/client', async (importOriginal) => ({
   ...(await importOriginal<typeof import('@sqlsync/client')>()),
-  openDocument: vi.fn(),
+  beginOpenDocument: vi.fn(),
   newDocumentId: vi.fn(),
 }));
 
@@ -41,7 +41,7 @@ let doc: FakeDocument<Task[]>;
 
 beforeEach(() => {
   doc = new FakeDocument<Task[]>(LIST_ID, [], { [TASKS_SQL]: (s) => s, 'SELECT * FROM tasks': (s) => s }, reduce);
-  vi.mocked(openDocument).mockReset().mockResolvedValue(doc);
+  vi.mocked(beginOpenDocument).mockReset().mockImplementation(() => ({ document: doc, ready: Promise.resolve(doc) }));
   vi.mocked(newDocumentId).mockReset().mockReturnValue(LIST_ID);
   window.location.hash = '';
   localStorage.clear();
@@ -76,7 +76,7 @@ describe('todo app', () => {
     await waitFor(() => expect(screen.getByTestId('tasks')).toBeTruthy());
     expect(window.location.hash).toBe(`#/list/${LIST_ID}`);
     expect((screen.getByTestId('share-url') as HTMLInputElement).value).toContain(`#/list/${LIST_ID}`);
-    const options = vi.mocked(openDocument).mock.calls[0][0];
+    const options = vi.mocked(beginOpenDocument).mock.calls[0][0];
     expect(options.docId).toBe(LIST_ID);
     expect(options.reducerUrl).toMatch(/\/todo_reducer\.wasm$/);
     expect(options.serverUrl).toBe(window.location.origin);
@@ -160,19 +160,17 @@ describe('todo app', () => {
     fireEvent.click(screen.getByTestId('connection-toggle'));
     cleanup();
     doc = new FakeDocument<Task[]>(LIST_ID, [], { [TASKS_SQL]: (s) => s }, reduce);
-    vi.mocked(openDocument).mockResolvedValue(doc);
     await openList();
     // Opened with the connection off, not connected and then turned off.
-    expect(vi.mocked(openDocument).mock.lastCall?.[0].connectionEnabled).toBe(false);
+    expect(vi.mocked(beginOpenDocument).mock.lastCall?.[0].connectionEnabled).toBe(false);
 
     act(() => doc.setStatus('disabled'));
     fireEvent.click(screen.getByTestId('connection-toggle'));
     expect(doc.enabledCalls).toEqual([true]);
     cleanup();
     doc = new FakeDocument<Task[]>(LIST_ID, [], { [TASKS_SQL]: (s) => s }, reduce);
-    vi.mocked(openDocument).mockResolvedValue(doc);
     await openList();
-    expect(vi.mocked(openDocument).mock.lastCall?.[0].connectionEnabled).toBeUndefined();
+    expect(vi.mocked(beginOpenDocument).mock.lastCall?.[0].connectionEnabled).toBeUndefined();
     expect(doc.enabledCalls).toEqual([]);
   });
 
@@ -180,7 +178,7 @@ describe('todo app', () => {
     window.history.replaceState(null, '', '/?server=none');
     try {
       await openList();
-      expect(vi.mocked(openDocument).mock.calls[0][0].serverUrl).toBeUndefined();
+      expect(vi.mocked(beginOpenDocument).mock.calls[0][0].serverUrl).toBeUndefined();
       expect(screen.getByTestId('status').textContent).toBe('Local only');
       expect(screen.queryByTestId('connection-toggle')).toBeNull();
     } finally {

@@ -1,12 +1,12 @@
 import { act, cleanup, render, renderHook, screen, waitFor } from '@testing-library/react';
 import type { ReactNode } from 'react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { openDocument, type OpenOptions, type SQLSyncDocument } from '@sqlsync/client';
+import { beginOpenDocument, type OpenOptions, type SQLSyncDocument } from '@sqlsync/client';
 import { SQLSyncProvider, createDocHooks } from './index.js';
 import { FakeDocument } from './test/fake-document.js';
 
-vi.mock('@sqlsync/client', () => ({ openDocument: vi.fn() }));
-const openDocumentMock = vi.mocked(openDocument);
+vi.mock('@sqlsync/client', () => ({ beginOpenDocument: vi.fn() }));
+const openDocumentMock = vi.mocked(beginOpenDocument);
 
 interface Task {
   id: string;
@@ -207,8 +207,9 @@ describe('useRejection', () => {
 describe('SQLSyncProvider with options', () => {
   it('opens the document, queues early mutations, and closes it on unmount', async () => {
     const doc = todoDocument();
-    let finishOpen!: (d: SQLSyncDocument) => void;
-    openDocumentMock.mockReturnValue(new Promise((resolve) => (finishOpen = resolve)));
+    const begun = doc.beginOpen();
+    openDocumentMock.mockReturnValue(begun.opening);
+    const subscribe = vi.spyOn(doc, 'subscribe');
     const { result, unmount } = renderHook(
       () => ({ query: useQuery<Task>(ALL), mutate: useMutate(), status: useConnectionStatus(), doc: useDocument() }),
       { wrapper: ({ children }) => <SQLSyncProvider options={{ ...options }}>{children}</SQLSyncProvider> },
@@ -219,8 +220,11 @@ describe('SQLSyncProvider with options', () => {
 
     const early = result.current.mutate({ tag: 'CreateTask', id: 'a', description: 'milk' });
     expect(result.current.query.state).toBe('pending');
+    // useQuery subscribed while the document opens, so its first rows come
+    // right after the open without another round trip.
+    expect(subscribe).toHaveBeenCalledTimes(1);
     await act(async () => {
-      finishOpen(doc);
+      begun.open();
       await early;
     });
     await waitFor(() => expect(result.current.query.rows).toEqual([{ id: 'a', description: 'milk', completed: 0 }]));
@@ -234,7 +238,8 @@ describe('SQLSyncProvider with options', () => {
   });
 
   it('gives stable functions across re-renders once the document is open', async () => {
-    openDocumentMock.mockResolvedValue(todoDocument());
+    const doc = todoDocument();
+    openDocumentMock.mockReturnValue({ document: doc, ready: Promise.resolve(doc) });
     const { result, rerender } = renderHook(() => ({ mutate: useMutate(), setEnabled: useSetConnectionEnabled(), doc: useDocument() }), {
       wrapper: ({ children }) => <SQLSyncProvider options={{ ...options }}>{children}</SQLSyncProvider>,
     });
@@ -247,20 +252,23 @@ describe('SQLSyncProvider with options', () => {
 
   it('closes a document that finishes opening after unmount', async () => {
     const doc = todoDocument();
-    let finishOpen!: (d: SQLSyncDocument) => void;
-    openDocumentMock.mockReturnValue(new Promise((resolve) => (finishOpen = resolve)));
+    const begun = doc.beginOpen();
+    openDocumentMock.mockReturnValue(begun.opening);
     const { unmount } = renderHook(() => useQuery<Task>(ALL), {
       wrapper: ({ children }) => <SQLSyncProvider options={options}>{children}</SQLSyncProvider>,
     });
     unmount();
-    await act(async () => finishOpen(doc));
+    await act(async () => begun.open());
     expect(doc.closed).toBe(true);
   });
 
   it('switches documents when the options change', async () => {
     const first = todoDocument('doc-1', [{ id: 'a', description: 'milk', completed: 0 }]);
     const second = todoDocument('doc-2', [{ id: 'b', description: 'eggs', completed: 0 }]);
-    openDocumentMock.mockImplementation(async (o) => (o.docId === 'doc-1' ? first : second));
+    openDocumentMock.mockImplementation((o) => {
+      const doc = o.docId === 'doc-1' ? first : second;
+      return { document: doc, ready: Promise.resolve(doc) };
+    });
     let docId = 'doc-1';
     const { result, rerender } = renderHook(() => useQuery<Task>(ALL), {
       wrapper: ({ children }) => <SQLSyncProvider options={{ ...options, docId }}>{children}</SQLSyncProvider>,
@@ -280,19 +288,21 @@ describe('SQLSyncProvider with options', () => {
 
   it('applies an on/off choice made before the document opened', async () => {
     const doc = todoDocument();
-    let finishOpen!: (d: SQLSyncDocument) => void;
-    openDocumentMock.mockReturnValue(new Promise((resolve) => (finishOpen = resolve)));
+    const begun = doc.beginOpen();
+    openDocumentMock.mockReturnValue(begun.opening);
     const { result } = renderHook(() => ({ setEnabled: useSetConnectionEnabled(), status: useConnectionStatus() }), {
       wrapper: ({ children }) => <SQLSyncProvider options={options}>{children}</SQLSyncProvider>,
     });
     act(() => result.current.setEnabled(false));
-    await act(async () => finishOpen(doc));
+    await act(async () => begun.open());
     expect(doc.enabledCalls).toEqual([false]);
     expect(result.current.status).toBe('disabled');
   });
 
   it('reports a failure to open through useQuery and useMutate', async () => {
-    openDocumentMock.mockRejectedValue(new Error('reducer /todo.wasm: HTTP 404'));
+    const begun = todoDocument().beginOpen();
+    openDocumentMock.mockReturnValue(begun.opening);
+    begun.fail(new Error('reducer /todo.wasm: HTTP 404'));
     const { result } = renderHook(() => ({ query: useQuery<Task>(ALL), mutate: useMutate() }), {
       wrapper: ({ children }) => <SQLSyncProvider options={options}>{children}</SQLSyncProvider>,
     });

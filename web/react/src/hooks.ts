@@ -76,7 +76,8 @@ interface QuerySnapshot<Row> {
 }
 
 function useQuery<Row = Record<string, unknown>>(sql: string, params: readonly unknown[] = noParams): QueryResult<Row> {
-  const { document, error: openError } = useDocumentSlot('useQuery');
+  // Subscribed while the document opens: the worker answers right after the open.
+  const { opening: document, error: openError } = useDocumentSlot('useQuery');
   const stableParams = useStableParams(params);
   const [snapshot, setSnapshot] = useState<QuerySnapshot<Row>>({
     document: null,

@@ -1,5 +1,5 @@
 import { createContext, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
-import { openDocument, type ConnectionStatus, type OpenOptions, type SQLSyncDocument } from '@sqlsync/client';
+import { beginOpenDocument, type ConnectionStatus, type OpenOptions, type OpeningDocument, type SQLSyncDocument } from '@sqlsync/client';
 
 /**
  * What the hooks below a provider see. `document` is null while the provider
@@ -7,6 +7,12 @@ import { openDocument, type ConnectionStatus, type OpenOptions, type SQLSyncDocu
  */
 export interface DocumentSlot {
   readonly document: SQLSyncDocument | null;
+  /**
+   * The document already while it opens (then the same as `document`):
+   * its calls wait in its worker until it is open. useQuery subscribes
+   * through it, so a first result needs no round trip after the open.
+   */
+  readonly opening: SQLSyncDocument | null;
   readonly error: Error | null;
   /** Resolves with the document once open; rejects with `error`. Never left unhandled. */
   readonly ready: Promise<SQLSyncDocument>;
@@ -49,6 +55,7 @@ export function SQLSyncProvider(props: SQLSyncProviderProps) {
   // list opened while "offline" stays offline).
   const wantEnabled = useRef<boolean | null>(null);
   const document = given ?? opened.document;
+  const opening = given ?? opened.opening;
   useEffect(() => {
     if (document && wantEnabled.current !== null) document.setConnectionEnabled(wantEnabled.current);
   }, [document]);
@@ -59,6 +66,7 @@ export function SQLSyncProvider(props: SQLSyncProviderProps) {
   const slot = useMemo<DocumentSlot>(
     () => ({
       document,
+      opening,
       error,
       ready,
       statusBeforeOpen,
@@ -67,7 +75,7 @@ export function SQLSyncProvider(props: SQLSyncProviderProps) {
         document?.setConnectionEnabled(enabled);
       },
     }),
-    [document, error, ready, statusBeforeOpen],
+    [document, opening, error, ready, statusBeforeOpen],
   );
 
   return <DocumentContext.Provider value={slot}>{props.children}</DocumentContext.Provider>;
@@ -82,6 +90,7 @@ export function useDocumentSlot(hook: string): DocumentSlot {
 
 interface Opened {
   document: SQLSyncDocument | null;
+  opening: SQLSyncDocument | null;
   error: Error | null;
   ready: Promise<SQLSyncDocument>;
 }
@@ -111,9 +120,10 @@ const neverSettles: Promise<SQLSyncDocument> = new Promise(() => {});
 // the document is open waits for it instead of failing.
 function useOpenedDocument(optionsKey: string | null): Opened {
   const deferred = useMemo(() => (optionsKey === null ? null : createDeferred<SQLSyncDocument>()), [optionsKey]);
-  const [opened, setOpened] = useState<{ deferred: Deferred<SQLSyncDocument> | null; document: SQLSyncDocument | null; error: Error | null }>({
+  const [opened, setOpened] = useState<{ deferred: Deferred<SQLSyncDocument> | null } & Omit<Opened, 'ready'>>({
     deferred: null,
     document: null,
+    opening: null,
     error: null,
   });
 
@@ -121,23 +131,29 @@ function useOpenedDocument(optionsKey: string | null): Opened {
     if (optionsKey === null || deferred === null) return;
     let current = true;
     let document: SQLSyncDocument | null = null;
-    openDocument(JSON.parse(optionsKey) as OpenOptions).then(
-      (doc) => {
-        if (!current) {
-          void doc.close();
-          return;
-        }
-        document = doc;
-        deferred.resolve(doc);
-        setOpened({ deferred, document: doc, error: null });
-      },
-      (e: unknown) => {
-        if (!current) return;
-        const error = asError(e);
-        deferred.reject(error);
-        setOpened({ deferred, document: null, error });
-      },
-    );
+    const fail = (e: unknown) => {
+      if (!current) return;
+      const error = asError(e);
+      deferred.reject(error);
+      setOpened({ deferred, document: null, opening: null, error });
+    };
+    let begun: OpeningDocument;
+    try {
+      begun = beginOpenDocument(JSON.parse(optionsKey) as OpenOptions);
+    } catch (e) {
+      fail(e);
+      return;
+    }
+    setOpened({ deferred, document: null, opening: begun.document, error: null });
+    begun.ready.then((doc) => {
+      if (!current) {
+        void doc.close();
+        return;
+      }
+      document = doc;
+      deferred.resolve(doc);
+      setOpened({ deferred, document: doc, opening: doc, error: null });
+    }, fail);
     return () => {
       current = false;
       if (document) void document.close();
@@ -145,9 +161,9 @@ function useOpenedDocument(optionsKey: string | null): Opened {
   }, [optionsKey, deferred]);
 
   const ready = deferred?.promise ?? neverSettles;
-  // Until the document of a new key opens, report "opening", not the previous one.
-  if (opened.deferred !== deferred) return { document: null, error: null, ready };
-  return { document: opened.document, error: opened.error, ready };
+  // Until the document of a new key is begun, report "opening", not the previous one.
+  if (opened.deferred !== deferred) return { document: null, opening: null, error: null, ready };
+  return { document: opened.document, opening: opened.opening, error: opened.error, ready };
 }
 
 // Equal options give equal strings whatever the key order.

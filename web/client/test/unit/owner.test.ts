@@ -184,6 +184,7 @@ async function openReplica(disk: Disk, params: Partial<OpenParams> = {}, { socke
     },
   });
   await replica.owner.open();
+  replica.owner.start();
   return replica;
 }
 

@@ -5,6 +5,7 @@
 import type {
   ConnectionStatus,
   MutationHandle,
+  OpeningDocument,
   Rejection,
   SQLSyncDocument,
   StartupMark,
@@ -31,6 +32,8 @@ export class FakeDocument<State> implements SQLSyncDocument {
   private readonly subscriptions = new Set<Subscription<State>>();
   private readonly statusListeners = new Set<(s: ConnectionStatus) => void>();
   private readonly rejectionListeners = new Set<(r: Rejection) => void>();
+  // While the document "opens" (beginOpen): subscriptions wait for it.
+  private opened: Promise<void> = Promise.resolve();
 
   constructor(
     docId: string,
@@ -61,11 +64,39 @@ export class FakeDocument<State> implements SQLSyncDocument {
   subscribe<R = Row>(sql: string, params: unknown[], onRows: (rows: R[]) => void, onError?: (e: Error) => void): () => void {
     if (this.closed) throw new Error('document is closed');
     const sub: Subscription<State> = { run: this.find(sql), params, onRows: onRows as (rows: object[]) => void, onError };
-    this.subscriptions.add(sub);
-    this.deliver(sub);
+    let active = true;
+    this.opened.then(
+      () => {
+        if (!active) return;
+        this.subscriptions.add(sub);
+        this.deliver(sub);
+      },
+      (error: Error) => {
+        if (active) onError?.(error);
+      },
+    );
     return () => {
+      active = false;
       this.subscriptions.delete(sub);
     };
+  }
+
+  /**
+   * What beginOpenDocument() gives for this document, as the real client
+   * behaves: the document at once, its subscriptions delivering only after
+   * open(), or failing with the error of fail().
+   */
+  beginOpen(): { opening: OpeningDocument; open(): void; fail(error: Error): void } {
+    let open!: () => void;
+    let fail!: (error: Error) => void;
+    this.opened = new Promise<void>((resolve, reject) => {
+      open = resolve;
+      fail = reject;
+    });
+    this.opened.catch(() => undefined);
+    const ready = this.opened.then(() => this as SQLSyncDocument);
+    ready.catch(() => undefined);
+    return { opening: { document: this, ready }, open, fail };
   }
 
   /** Makes every subscription of `sql` report `error` (as a failed re-run would). */
