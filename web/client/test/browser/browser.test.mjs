@@ -1,7 +1,8 @@
 // The client package in Debian's Chromium (playwright-core): OPFS
 // persistence across a reload and a browser restart, unsent mutations kept
-// offline and sent once online, two pages sharing one owner, and the owner
-// page closing while another keeps working.
+// offline and sent once online, two pages sharing one owner, the owner
+// page closing while another keeps working, and calls made before a
+// document is open (beginOpenDocument).
 //
 // Run: SQLSYNC_WASM_DIR=build/wasm node --test web/client/test/browser/
 // (after building the core and `npm run build -w @sqlsync/client`);
@@ -229,6 +230,47 @@ test('a reducer stuck in a loop is stopped by the watchdog and the document keep
     assert.match(outcome.refusal, /stopped answering for 3000 ms .* was restarted/);
     assert.ok(outcome.stoppedAfterMs < 15_000, `stopped after ${outcome.stoppedAfterMs} ms`);
     assert.deepEqual(outcome.rows, [{ one: 1 }], 'the restarted worker serves the document');
+  } finally {
+    await context.close();
+  }
+});
+
+test('beginOpenDocument: calls made before the open run after it; a failed open fails them', async () => {
+  const { context } = await launch();
+  try {
+    const page = await context.newPage();
+    await page.goto(`${server.url}/test.html`);
+    await page.waitForFunction(() => window.sqlsyncReady === true);
+    const outcome = await page.evaluate(async ({ docId, failingId, sql }) => {
+      const { document, ready } = window.sqlsync.beginOpenDocument({ docId, reducerUrl: '/fixtures/todo.sql' });
+      const seen = [];
+      const firstRows = new Promise((resolve) => document.subscribe(sql, [], (rows) => { seen.push(rows.length); resolve(); }));
+      const mutated = document.mutate({ tag: 'CreateTask', id: 'early', description: 'before the open' });
+      const queried = document.query(sql);
+      const openedFirst = await Promise.race([ready.then(() => true), firstRows.then(() => false)]);
+      await Promise.all([ready, mutated, firstRows]);
+      const rows = await queried;
+      while (seen.at(-1) !== 1) await new Promise((resolve) => setTimeout(resolve, 20));
+      await document.close();
+
+      const failing = window.sqlsync.beginOpenDocument({ docId: failingId, reducerUrl: '/fixtures/missing.sql' });
+      const failures = await Promise.all([
+        failing.ready.then(() => 'opened', (e) => e.message),
+        failing.document.query('SELECT 1').then(() => 'answered', (e) => e.message),
+        new Promise((resolve) => failing.document.subscribe('SELECT 1', [], () => resolve('rows'), (e) => resolve(e.message))),
+      ]);
+      return { openedFirst, rows, seen, failures };
+    }, { docId: newDocId(), failingId: newDocId(), sql: TASKS });
+    assert.equal(outcome.openedFirst, true, 'no rows before the document was open');
+    // The queued calls ran in order: the subscription (no task yet), the
+    // mutation, the query (one task); the subscription then followed.
+    assert.equal(outcome.seen[0], 0, 'first rows of the subscription');
+    assert.equal(outcome.seen.at(-1), 1, 'the subscription followed the mutation');
+    assert.equal(outcome.rows.length, 1, 'the query ran after the mutation');
+    const [open, query, subscription] = outcome.failures;
+    assert.match(open, /missing\.sql/);
+    assert.equal(query, open, 'a queued query fails with the open\'s error');
+    assert.equal(subscription, open, 'a queued subscription fails with the open\'s error');
   } finally {
     await context.close();
   }
