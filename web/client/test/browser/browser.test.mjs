@@ -56,11 +56,17 @@ const newDocId = () => (Date.now().toString(16) + (++docCount).toString(16)).pad
 
 // A page with the document open as window.doc and its task list mirrored
 // in window.tasks by a subscription.
-async function openPage(context, docId, { reducer = 'todo.sql', online = true, connectionEnabled } = {}) {
+// The test page, with the client loaded as window.sqlsync.
+async function testPage(context) {
   const page = await context.newPage();
   page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
   await page.goto(`${server.url}/test.html`);
   await page.waitForFunction(() => window.sqlsyncReady === true);
+  return page;
+}
+
+async function openPage(context, docId, { reducer = 'todo.sql', online = true, connectionEnabled } = {}) {
+  const page = await testPage(context);
   await page.evaluate(async ({ docId, reducerUrl, serverUrl, connectionEnabled, sql }) => {
     window.doc = await window.sqlsync.openDocument({ docId, reducerUrl, serverUrl, connectionEnabled });
     window.tasks = null;
@@ -215,9 +221,7 @@ test('connectionEnabled: false opens the document offline, and a page taking ove
 test('a reducer stuck in a loop is stopped by the watchdog and the document keeps working', async () => {
   const { context } = await launch();
   try {
-    const page = await context.newPage();
-    await page.goto(`${server.url}/test.html`);
-    await page.waitForFunction(() => window.sqlsyncReady === true);
+    const page = await testPage(context);
     const outcome = await page.evaluate(async (docId) => {
       const doc = await window.sqlsync.openDocument({ docId, reducerUrl: '/fixtures/loop.wasm', watchdogMs: 3000 });
       const started = performance.now();
@@ -238,9 +242,7 @@ test('a reducer stuck in a loop is stopped by the watchdog and the document keep
 test('beginOpenDocument: calls made before the open run after it; a failed open fails them', async () => {
   const { context } = await launch();
   try {
-    const page = await context.newPage();
-    await page.goto(`${server.url}/test.html`);
-    await page.waitForFunction(() => window.sqlsyncReady === true);
+    const page = await testPage(context);
     const outcome = await page.evaluate(async ({ docId, failingId, sql }) => {
       const { document, ready } = window.sqlsync.beginOpenDocument({ docId, reducerUrl: '/fixtures/todo.sql' });
       const seen = [];
