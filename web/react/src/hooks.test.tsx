@@ -6,7 +6,7 @@ import { SQLSyncProvider, createDocHooks } from './index.js';
 import { FakeDocument } from './test/fake-document.js';
 
 vi.mock('@sqlsync/client', () => ({ beginOpenDocument: vi.fn() }));
-const openDocumentMock = vi.mocked(beginOpenDocument);
+const beginOpenMock = vi.mocked(beginOpenDocument);
 
 interface Task {
   id: string;
@@ -44,7 +44,7 @@ function withDocument(doc: SQLSyncDocument) {
 const options: OpenOptions = { docId: 'doc-1', reducerUrl: '/todo.wasm', serverUrl: 'http://127.0.0.1:1' };
 
 beforeEach(() => {
-  openDocumentMock.mockReset();
+  beginOpenMock.mockReset();
 });
 afterEach(() => {
   cleanup();
@@ -208,13 +208,13 @@ describe('SQLSyncProvider with options', () => {
   it('opens the document, queues early mutations, and closes it on unmount', async () => {
     const doc = todoDocument();
     const begun = doc.beginOpen();
-    openDocumentMock.mockReturnValue(begun.opening);
+    beginOpenMock.mockReturnValue(begun.opening);
     const subscribe = vi.spyOn(doc, 'subscribe');
     const { result, unmount } = renderHook(
       () => ({ query: useQuery<Task>(ALL), mutate: useMutate(), status: useConnectionStatus(), doc: useDocument() }),
       { wrapper: ({ children }) => <SQLSyncProvider options={{ ...options }}>{children}</SQLSyncProvider> },
     );
-    expect(openDocumentMock).toHaveBeenCalledWith(options);
+    expect(beginOpenMock).toHaveBeenCalledWith(options);
     expect(result.current.status).toBe('connecting');
     expect(result.current.doc).toBeNull();
 
@@ -231,7 +231,7 @@ describe('SQLSyncProvider with options', () => {
     expect(result.current.doc).toBe(doc);
     expect(result.current.status).toBe('connected');
     // A new but equal options object on every render did not reopen.
-    expect(openDocumentMock).toHaveBeenCalledTimes(1);
+    expect(beginOpenMock).toHaveBeenCalledTimes(1);
 
     unmount();
     expect(doc.closed).toBe(true);
@@ -239,7 +239,7 @@ describe('SQLSyncProvider with options', () => {
 
   it('gives stable functions across re-renders once the document is open', async () => {
     const doc = todoDocument();
-    openDocumentMock.mockReturnValue({ document: doc, ready: Promise.resolve(doc) });
+    beginOpenMock.mockReturnValue({ document: doc, ready: Promise.resolve(doc) });
     const { result, rerender } = renderHook(() => ({ mutate: useMutate(), setEnabled: useSetConnectionEnabled(), doc: useDocument() }), {
       wrapper: ({ children }) => <SQLSyncProvider options={{ ...options }}>{children}</SQLSyncProvider>,
     });
@@ -253,7 +253,7 @@ describe('SQLSyncProvider with options', () => {
   it('closes a document that finishes opening after unmount', async () => {
     const doc = todoDocument();
     const begun = doc.beginOpen();
-    openDocumentMock.mockReturnValue(begun.opening);
+    beginOpenMock.mockReturnValue(begun.opening);
     const { unmount } = renderHook(() => useQuery<Task>(ALL), {
       wrapper: ({ children }) => <SQLSyncProvider options={options}>{children}</SQLSyncProvider>,
     });
@@ -265,7 +265,7 @@ describe('SQLSyncProvider with options', () => {
   it('switches documents when the options change', async () => {
     const first = todoDocument('doc-1', [{ id: 'a', description: 'milk', completed: 0 }]);
     const second = todoDocument('doc-2', [{ id: 'b', description: 'eggs', completed: 0 }]);
-    openDocumentMock.mockImplementation((o) => {
+    beginOpenMock.mockImplementation((o) => {
       const doc = o.docId === 'doc-1' ? first : second;
       return { document: doc, ready: Promise.resolve(doc) };
     });
@@ -281,7 +281,7 @@ describe('SQLSyncProvider with options', () => {
     expect(result.current.rows?.[0]?.id).toBe('a');
     await waitFor(() => expect(result.current.rows?.[0]?.id).toBe('b'));
     expect(result.current.state).toBe('success');
-    expect(openDocumentMock).toHaveBeenCalledTimes(2);
+    expect(beginOpenMock).toHaveBeenCalledTimes(2);
     expect(first.closed).toBe(true);
     expect(second.closed).toBe(false);
   });
@@ -289,7 +289,7 @@ describe('SQLSyncProvider with options', () => {
   it('applies an on/off choice made before the document opened', async () => {
     const doc = todoDocument();
     const begun = doc.beginOpen();
-    openDocumentMock.mockReturnValue(begun.opening);
+    beginOpenMock.mockReturnValue(begun.opening);
     const { result } = renderHook(() => ({ setEnabled: useSetConnectionEnabled(), status: useConnectionStatus() }), {
       wrapper: ({ children }) => <SQLSyncProvider options={options}>{children}</SQLSyncProvider>,
     });
@@ -301,7 +301,7 @@ describe('SQLSyncProvider with options', () => {
 
   it('reports a failure to open through useQuery and useMutate', async () => {
     const begun = todoDocument().beginOpen();
-    openDocumentMock.mockReturnValue(begun.opening);
+    beginOpenMock.mockReturnValue(begun.opening);
     begun.fail(new Error('reducer /todo.wasm: HTTP 404'));
     const { result } = renderHook(() => ({ query: useQuery<Task>(ALL), mutate: useMutate() }), {
       wrapper: ({ children }) => <SQLSyncProvider options={options}>{children}</SQLSyncProvider>,
@@ -318,7 +318,7 @@ describe('SQLSyncProvider with a document', () => {
     const { unmount } = renderHook(() => useQuery<Task>(ALL), { wrapper: withDocument(doc) });
     unmount();
     expect(doc.closed).toBe(false);
-    expect(openDocumentMock).not.toHaveBeenCalled();
+    expect(beginOpenMock).not.toHaveBeenCalled();
   });
 
   it('hooks outside a provider say what is missing', () => {
