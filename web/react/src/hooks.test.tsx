@@ -310,6 +310,18 @@ describe('SQLSyncProvider with options', () => {
     expect(result.current.query.error?.message).toBe('reducer /todo.wasm: HTTP 404');
     await expect(result.current.mutate({ tag: 'ToggleTask', id: 'a' })).rejects.toThrow('HTTP 404');
   });
+  it('reports options the client refuses at once (a malformed document id)', async () => {
+    beginOpenMock.mockImplementation(() => {
+      throw new Error("document id must be 32 lowercase hex characters, got 'nope'");
+    });
+    const { result } = renderHook(() => ({ query: useQuery<Task>(ALL), mutate: useMutate(), doc: useDocument() }), {
+      wrapper: ({ children }) => <SQLSyncProvider options={{ ...options, docId: 'nope' }}>{children}</SQLSyncProvider>,
+    });
+    await waitFor(() => expect(result.current.query.state).toBe('error'));
+    expect(result.current.query.error?.message).toMatch(/32 lowercase hex characters, got 'nope'/);
+    expect(result.current.doc).toBeNull();
+    await expect(result.current.mutate({ tag: 'ToggleTask', id: 'a' })).rejects.toThrow('32 lowercase hex');
+  });
 });
 
 describe('SQLSyncProvider with a document', () => {

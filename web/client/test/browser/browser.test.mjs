@@ -239,7 +239,7 @@ test('a reducer stuck in a loop is stopped by the watchdog and the document keep
   }
 });
 
-test('beginOpenDocument: calls made before the open run after it; a failed open fails them', async () => {
+test('beginOpenDocument: calls made before the open run after it; a failed open or a malformed id fails them', async () => {
   const { context } = await launch();
   try {
     const page = await testPage(context);
@@ -261,7 +261,15 @@ test('beginOpenDocument: calls made before the open run after it; a failed open 
         failing.document.query('SELECT 1').then(() => 'answered', (e) => e.message),
         new Promise((resolve) => failing.document.subscribe('SELECT 1', [], () => resolve('rows'), (e) => resolve(e.message))),
       ]);
-      return { openedFirst, rows, seen, failures };
+      const malformed = { docId: 'not-a-document-id', reducerUrl: '/fixtures/todo.sql' };
+      let thrown = 'nothing thrown';
+      try {
+        window.sqlsync.beginOpenDocument(malformed);
+      } catch (e) {
+        thrown = e.message;
+      }
+      const rejected = await window.sqlsync.openDocument(malformed).then(() => 'opened', (e) => e.message);
+      return { openedFirst, rows, seen, failures, thrown, rejected };
     }, { docId: newDocId(), failingId: newDocId(), sql: TASKS });
     assert.equal(outcome.openedFirst, true, 'no rows before the document was open');
     // The queued calls ran in order: the subscription (no task yet), the
@@ -273,6 +281,8 @@ test('beginOpenDocument: calls made before the open run after it; a failed open 
     assert.match(open, /missing\.sql/);
     assert.equal(query, open, 'a queued query fails with the open\'s error');
     assert.equal(subscription, open, 'a queued subscription fails with the open\'s error');
+    assert.match(outcome.thrown, /document id must be 32 lowercase hex characters, got 'not-a-document-id'/);
+    assert.equal(outcome.rejected, outcome.thrown, 'openDocument rejects with the same error');
   } finally {
     await context.close();
   }
