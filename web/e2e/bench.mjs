@@ -13,7 +13,9 @@
 // runs), --each (print every cold start's marks), --chromium-arg ARG (repeatable; an extra Chromium flag, for
 // experiments such as --js-flags=--no-wasm-lazy-compilation).
 // Every figure is printed with the machine's 1-minute load average before
-// and after it: on a shared machine the figures follow the load.
+// and after it: on a shared machine the figures follow the load. First it
+// prints Chromium's own floor here: how long an empty worker takes to start
+// in a fresh context, a step every cold start pays.
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { launchBrowser, screenshot, serverUrl } from './helpers.mjs';
@@ -52,8 +54,35 @@ async function benchPage(browser, { server, n, query: sql = 'list' }) {
   return { context, page, result };
 }
 
+// Milliseconds from `new Worker()` to the first statement of an empty
+// worker (a blob: script, nothing to fetch) on an idle page of a fresh context.
+async function emptyWorkerStartMs(browser) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${serverUrl}/healthz`);
+  const ms = await page.evaluate(async () => {
+    const script = 'postMessage(performance.timeOrigin + performance.now())';
+    const url = URL.createObjectURL(new Blob([script], { type: 'text/javascript' }));
+    const createdAt = performance.timeOrigin + performance.now();
+    const worker = new Worker(url);
+    const startedAt = await new Promise((resolve) => (worker.onmessage = (event) => resolve(event.data)));
+    worker.terminate();
+    return startedAt - createdAt;
+  });
+  await context.close();
+  return ms;
+}
+
 const browser = await launchBrowser(values['chromium-arg']);
 try {
+  const loadBefore = load();
+  const workerStarts = [];
+  for (let i = 0; i < runs; i++) workerStarts.push(await emptyWorkerStartMs(browser));
+  console.log(
+    `Chromium's floor: an empty worker starts ${median(workerStarts).toFixed(1)} ms after new Worker() ` +
+      `(median of ${runs} fresh contexts; all: ${workerStarts.map((ms) => ms.toFixed(0)).join(', ')}; ` +
+      `load ${loadBefore} -> ${load()})`,
+  );
   for (const server of values['local-only'] ? ['none'] : ['none', 'origin']) {
     const label = server === 'none' ? 'local only' : 'synced to the server';
     const loadBefore = load();
