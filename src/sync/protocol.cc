@@ -88,6 +88,10 @@ std::string short_id(const JournalId& journal) { return journal.to_hex().substr(
 
 Bytes encode_message(const Message& message) {
   Bytes out;
+  // One allocation: a frame's pages would otherwise regrow the vector twice.
+  const auto* frame = std::get_if<FrameMessage>(&message);
+  out.reserve(kHeaderSize + JournalId::kSize + 8 + 8 + 4 + (frame != nullptr ? frame->data.size() : 0) +
+              kChecksumSize);
   Encoder encoder(&out);
   encoder.u8(kProtocolVersion);
   if (const auto* request = std::get_if<RangeRequest>(&message)) {
@@ -99,13 +103,12 @@ Bytes encode_message(const Message& message) {
     encoder.journal_id(reply->journal);
     encode_range(encoder, reply->range);
   } else {
-    const auto& frame = std::get<FrameMessage>(message);
-    assert(frame.data.size() <= kMaxFrameBytes);
+    assert(frame != nullptr && frame->data.size() <= kMaxFrameBytes);
     encoder.u8(static_cast<uint8_t>(MessageType::kFrame));
-    encoder.journal_id(frame.journal);
-    encoder.u64(frame.lsn);
-    encoder.u64(frame.remaining);
-    encoder.bytes32(frame.data);
+    encoder.journal_id(frame->journal);
+    encoder.u64(frame->lsn);
+    encoder.u64(frame->remaining);
+    encoder.bytes32(frame->data);
   }
   encoder.u64(checksum64(out));
   return out;
