@@ -1040,6 +1040,9 @@ net::awaitable<void> serve_sync(Hub& hub, beast::tcp_stream& stream, const Reque
   // Sizes are checked while reading (SyncConnection::read_loop) so the close
   // can say what the limit is.
   ws.read_message_max(0);
+  // A message goes out as one frame: Beast otherwise cuts messages larger
+  // than its 4 KiB write buffer into frames, one system call each.
+  ws.auto_fragment(false);
   auto [error] = co_await ws.async_accept(request, kUseTuple);
   if (error) co_return;
   auto connection = std::make_shared<SyncConnection>(hub, std::move(ws), hub.next_connection_id.fetch_add(1),
