@@ -9,7 +9,7 @@ packages=(
   cmake ninja-build g++ ccache pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   libxxhash-dev nlohmann-json3-dev
-  libboost1.81-dev libssl-dev wabt
+  libboost1.81-dev libssl-dev libgoogle-perftools-dev wabt
   emscripten nodejs
   clang-14 lld-14 wasi-libc libc++-14-dev-wasm32 libc++abi-14-dev-wasm32 libclang-rt-14-dev-wasm32
   chromium
