@@ -75,13 +75,13 @@ async function emptyWorkerStartMs(browser) {
 
 const browser = await launchBrowser(values['chromium-arg']);
 try {
-  const loadBefore = load();
+  const floorLoad = load();
   const workerStarts = [];
   for (let i = 0; i < runs; i++) workerStarts.push(await emptyWorkerStartMs(browser));
   console.log(
     `Chromium's floor: an empty worker starts ${median(workerStarts).toFixed(1)} ms after new Worker() ` +
       `(median of ${runs} fresh contexts; all: ${workerStarts.map((ms) => ms.toFixed(0)).join(', ')}; ` +
-      `load ${loadBefore} -> ${load()})`,
+      `load ${floorLoad} -> ${load()})`,
   );
   for (const server of values['local-only'] ? ['none'] : ['none', 'origin']) {
     const label = server === 'none' ? 'local only' : 'synced to the server';
