@@ -12,6 +12,7 @@ export default defineConfig({
       input: {
         main: resolve(import.meta.dirname, 'index.html'),
         bench: resolve(import.meta.dirname, 'bench.html'),
+        'core-floor': resolve(import.meta.dirname, 'core-floor.html'),
       },
     },
   },

@@ -14,8 +14,10 @@
 // experiments such as --js-flags=--no-wasm-lazy-compilation).
 // Every figure is printed with the machine's 1-minute load average before
 // and after it: on a shared machine the figures follow the load. First it
-// prints Chromium's own floor here: how long an empty worker takes to start
-// in a fresh context, a step every cold start pays.
+// prints two floors: Chromium's (how long an empty worker takes to start in
+// a fresh context, a step every cold start pays) and the core's (the least a
+// page can do to show rows from the core in a worker: core-floor.html); each
+// cold start is also given as a multiple of the core's floor.
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { launchBrowser, screenshot, serverUrl } from './helpers.mjs';
@@ -73,6 +75,20 @@ async function emptyWorkerStartMs(browser) {
   return ms;
 }
 
+// The floor of a cold start here (web/demo/core-floor.html): navigation
+// start -> rows of the list query, for a page that only compiles the core,
+// starts a worker and opens a memory document with a SQL reducer there.
+async function coreFloor(browser) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${serverUrl}/core-floor.html`);
+  await page.waitForFunction(() => window.sqlsyncFloor, null, { timeout: 60_000, polling: 50 });
+  const result = await page.evaluate(() => window.sqlsyncFloor);
+  await context.close();
+  if (result.error) throw new Error(`core-floor.html: ${result.error}`);
+  return result;
+}
+
 const browser = await launchBrowser(values['chromium-arg']);
 try {
   const floorLoad = load();
@@ -82,6 +98,22 @@ try {
     `Chromium's floor: an empty worker starts ${median(workerStarts).toFixed(1)} ms after new Worker() ` +
       `(median of ${runs} fresh contexts; all: ${workerStarts.map((ms) => ms.toFixed(0)).join(', ')}; ` +
       `load ${floorLoad} -> ${load()})`,
+  );
+  const coreFloorLoad = load();
+  const floors = [];
+  for (let i = 0; i < runs; i++) {
+    const { ms, marks } = await coreFloor(browser);
+    floors.push(ms);
+    if (values.each) {
+      const line = marks.map(([name, at]) => `${at.toFixed(0)} ${name}`);
+      console.log(`  run ${i + 1}: ${ms.toFixed(0)} ms: ${line.join('; ')}`);
+    }
+  }
+  const floor = median(floors);
+  console.log(
+    `the core's floor: a page that only runs the list query on a memory document in a worker ` +
+      `shows its rows ${floor.toFixed(1)} ms after navigation start (median of ${runs} fresh contexts; ` +
+      `all: ${floors.map((ms) => ms.toFixed(0)).join(', ')}; load ${coreFloorLoad} -> ${load()})`,
   );
   for (const server of values['local-only'] ? ['none'] : ['none', 'origin']) {
     const label = server === 'none' ? 'local only' : 'synced to the server';
@@ -108,7 +140,8 @@ try {
     console.log(
       `cold start to first query result (${label}, median of ${runs}): ${median(cold).toFixed(1)} ms ` +
         `(page script to document open: ${median(open).toFixed(1)} ms, to first result: ${median(firstResult).toFixed(1)} ms; ` +
-        `all: ${cold.map((c) => c.toFixed(0)).join(', ')}; load ${loadBefore} -> ${load()})`,
+        `all: ${cold.map((c) => c.toFixed(0)).join(', ')}; ${(median(cold) / floor).toFixed(2)}x the core's floor; ` +
+        `load ${loadBefore} -> ${load()})`,
     );
     console.log(`  where it goes (ms since navigation start, median of ${runs}):`);
     const marks = [...startup].map(([name, { ms, detail }]) => ({ name, detail, at: median(ms) }));
