@@ -94,6 +94,10 @@ std::string ServerMetrics::render_prometheus() const {
   render_value("sqlsync_rounds_total", "counter", "Document rounds (receive, step, durable poll).", rounds, out);
   fsync_seconds.render("sqlsync_fsync_seconds", "Duration of file and directory fsyncs.", out);
   round_seconds.render("sqlsync_round_seconds", "Duration of document rounds, fsync included.", out);
+  inbox_wait_seconds.render("sqlsync_inbox_wait_seconds",
+                            "Time a received message waits for its document's round to start.", out);
+  send_wait_seconds.render("sqlsync_send_wait_seconds",
+                           "Time an outgoing message waits in its connection's queue for its write to start.", out);
   return out;
 }
 

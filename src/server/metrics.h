@@ -50,6 +50,10 @@ struct ServerMetrics {
   std::atomic<uint64_t> documents_unloaded{0};
   LatencyHistogram fsync_seconds;  // File::sync and Env::sync_dir
   LatencyHistogram round_seconds;
+  // Queueing: a message in its document's inbox until its round starts, and
+  // a message in its connection's write queue until its write starts.
+  LatencyHistogram inbox_wait_seconds;
+  LatencyHistogram send_wait_seconds;
 
   // The Prometheus text exposition (version 0.0.4) of every metric.
   std::string render_prometheus() const;

@@ -139,6 +139,10 @@ class SyncConnection : public std::enable_shared_from_this<SyncConnection> {
     std::string reason;
   };
   using Item = std::variant<Bytes, CloseRequest>;
+  struct Queued {
+    Item item;
+    uint64_t queued_at;  // now_micros()
+  };
 
   void enqueue(Item item);
   net::awaitable<void> write_loop();
@@ -151,7 +155,7 @@ class SyncConnection : public std::enable_shared_from_this<SyncConnection> {
   const std::shared_ptr<DocumentActor> actor_;
   const bool can_write_;
   // Strand-only state.
-  std::deque<Item> queue_;
+  std::deque<Queued> queue_;
   bool writing_ = false;
   bool closing_ = false;
   // Messages handed to the actor and not yet processed (any thread).
@@ -218,7 +222,12 @@ class DocumentActor : public std::enable_shared_from_this<DocumentActor> {
   // Messages for the next round, and whether it is posted; any thread, under
   // inbox_mutex_.
   mutable std::mutex inbox_mutex_;
-  std::vector<std::pair<std::shared_ptr<SyncConnection>, Bytes>> inbox_;
+  struct Received {
+    std::shared_ptr<SyncConnection> connection;
+    Bytes message;
+    uint64_t received_at;  // now_micros()
+  };
+  std::vector<Received> inbox_;
   bool round_scheduled_ = false;
   bool timer_armed_ = false;
   bool stopping_ = false;
@@ -316,7 +325,7 @@ void SyncConnection::close(websocket::close_code code, std::string reason) {
 void SyncConnection::enqueue(Item item) {
   if (closing_) return;
   closing_ = std::holds_alternative<CloseRequest>(item);
-  queue_.push_back(std::move(item));
+  queue_.push_back(Queued{std::move(item), now_micros()});
   if (writing_) return;
   writing_ = true;
   net::co_spawn(
@@ -326,7 +335,7 @@ void SyncConnection::enqueue(Item item) {
 
 net::awaitable<void> SyncConnection::write_loop() {
   while (!queue_.empty()) {
-    if (const auto* request = std::get_if<CloseRequest>(&queue_.front())) {
+    if (const auto* request = std::get_if<CloseRequest>(&queue_.front().item)) {
       // Whether the peer answered the close or not, the connection is over.
       co_await ws_.async_close(websocket::close_reason(request->code, truncate_reason(request->reason)), kUseTuple);
       queue_.clear();
@@ -338,9 +347,11 @@ net::awaitable<void> SyncConnection::write_loop() {
     std::vector<Bytes> batch;
     size_t batch_bytes = 0;
     size_t largest = 0;
-    while (!queue_.empty() && std::holds_alternative<Bytes>(queue_.front())) {
-      Bytes& next = std::get<Bytes>(queue_.front());
+    const uint64_t now = now_micros();
+    while (!queue_.empty() && std::holds_alternative<Bytes>(queue_.front().item)) {
+      Bytes& next = std::get<Bytes>(queue_.front().item);
       if (!batch.empty() && batch_bytes + next.size() > kMaxBatchBytes) break;
+      hub_.metrics.send_wait_seconds.observe_micros(now - queue_.front().queued_at);
       batch_bytes += next.size();
       largest = std::max(largest, next.size());
       batch.push_back(std::move(next));
@@ -524,7 +535,7 @@ void DocumentActor::attach(const std::shared_ptr<SyncConnection>& connection) {
 void DocumentActor::deliver(std::shared_ptr<SyncConnection> connection, Bytes message) {
   {
     std::lock_guard<std::mutex> lock(inbox_mutex_);
-    inbox_.emplace_back(std::move(connection), std::move(message));
+    inbox_.push_back(Received{std::move(connection), std::move(message), now_micros()});
     if (round_scheduled_) return;
     round_scheduled_ = true;
   }
@@ -539,17 +550,20 @@ void DocumentActor::detach(ConnectionId id) {
 }
 
 void DocumentActor::run_round() {
-  std::vector<std::pair<std::shared_ptr<SyncConnection>, Bytes>> inbox;
+  std::vector<Received> inbox;
   {
     std::lock_guard<std::mutex> lock(inbox_mutex_);
     round_scheduled_ = false;
     inbox.swap(inbox_);
   }
-  for (auto& [connection, message] : inbox) connection->message_processed();
-  if (!host_) return;
   const uint64_t started = now_micros();
+  for (const Received& received : inbox) {
+    received.connection->message_processed();
+    hub_.metrics.inbox_wait_seconds.observe_micros(started - received.received_at);
+  }
+  if (!host_) return;
   last_used_ = started;
-  for (auto& [connection, message] : inbox) {
+  for (auto& [connection, message, _] : inbox) {
     const ConnectionId id = connection->id();
     if (connections_.count(id) == 0) continue;
     Status status = host_->receive(id, message);

@@ -530,6 +530,13 @@ TEST_F(ServerTest, ReplicasConvergeWithTheWasmTodoReducer) {
   EXPECT_EQ(replica_rows(*bob, kTasksSql), expected);
   EXPECT_EQ(expected[0][2], 1);  // a1 completed by bob
   EXPECT_GE(server_->metrics().mutations_applied.load(), 5u);
+  // Each message is timed once its round takes it (some acknowledgements
+  // may still wait) and, going out, once its write takes it (before the
+  // write counts it as sent).
+  const ServerMetrics& metrics = server_->metrics();
+  EXPECT_GT(metrics.inbox_wait_seconds.count(), 0u);
+  EXPECT_LE(metrics.inbox_wait_seconds.count(), metrics.messages_in.load());
+  EXPECT_GE(metrics.send_wait_seconds.count(), metrics.messages_out.load());
 }
 
 TEST_F(ServerTest, ReplicasConvergeWithTheSqlGuestbookReducerOnADocumentBornOffline) {
