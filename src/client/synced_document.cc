@@ -475,9 +475,11 @@ class SyncedDocument::Impl {
   }
 
   // Ends the session because of `reason`, without sending what is queued.
+  // The queue itself is left alone: a write in flight still reads its front
+  // element, and the write loop stops after that write once the close has
+  // started.
   void fail(const std::shared_ptr<Session>& session, std::string reason) {
     if (session->failure.empty()) session->failure = std::move(reason);
-    session->outbox.clear();
     start_close(session, websocket::close_code::protocol_error);
   }
 

@@ -4,6 +4,9 @@
 // enable/disable, subscriptions on a user executor, durable replicas, close.
 #include <gtest/gtest.h>
 
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket.hpp>
 #include <deque>
 #include <map>
 #include <set>
@@ -11,6 +14,7 @@
 #include "client/test_server.h"
 #include "sim/test_status.h"
 #include "sqlsync/client.h"
+#include "sync/protocol.h"
 
 namespace sqlsync {
 namespace {
@@ -513,6 +517,71 @@ TEST_F(SyncedDocumentTest, ServerClientReportsTheServersErrors) {
   Result<ServerClient> nowhere = ServerClient::create("http://127.0.0.1:" + std::to_string(testing::unused_port()));
   ASSERT_OK(nowhere);
   EXPECT_EQ(nowhere->health().code(), StatusCode::kIOError);
+}
+
+// A peer that speaks just enough of the protocol for the client to send a
+// mutation too large for the socket buffers, then sends a text message (a
+// fault the client answers by ending the session) while that write is in
+// flight. The session ends with a close handshake, the mutation stays
+// pending, and the write in flight keeps its bytes: the fault used to clear
+// the write queue under it (a use after free here, and a double free in
+// server_crash_test when the write's completion ran after the fault).
+TEST_F(SyncedDocumentTest, AFaultWhileAWriteIsInFlightEndsTheSessionCleanly) {
+  namespace asio = boost::asio;
+  namespace beast = boost::beast;
+  namespace websocket = beast::websocket;
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  beast::error_code peer_end;
+  std::thread peer([&] {
+    asio::ip::tcp::socket socket(io);
+    acceptor.accept(socket, peer_end);
+    if (peer_end) return;
+    websocket::stream<asio::ip::tcp::socket> ws(std::move(socket));
+    ws.read_message_max(kMaxFrameBytes + 4096);
+    ws.accept(peer_end);
+    beast::flat_buffer buffer;
+    ws.read(buffer, peer_end);
+    if (peer_end) return;
+    // "I have nothing of your timeline": the client starts sending it.
+    Result<std::vector<ByteView>> messages =
+        split_batch(ByteView(static_cast<const uint8_t*>(buffer.data().data()), buffer.size()));
+    if (!messages.is_ok()) return;
+    ws.binary(true);
+    for (ByteView bytes : *messages) {
+      Result<Message> message = decode_message(bytes);
+      if (!message.is_ok() || !std::holds_alternative<RangeRequest>(*message)) continue;
+      const RangeRequest& request = std::get<RangeRequest>(*message);
+      const LsnRange nothing = LsnRange::empty(request.source_range.first());
+      ws.write(asio::buffer(encode_message(RangeReply{request.journal, nothing})), peer_end);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the client's write stalls meanwhile
+    ws.text(true);
+    ws.write(asio::buffer(std::string("not the sync protocol")), peer_end);
+    while (!peer_end) {  // up to the client's close
+      buffer.clear();
+      ws.read(buffer, peer_end);
+    }
+  });
+
+  StatusLog log;
+  SyncedDocument::Options options = options_for(Env::posix()->new_journal_id(), SQLSYNC_GUESTBOOK_SQL, 11);
+  options.server_url = "http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port());
+  options.on_connection_status = [&log](const ConnectionStatus& status) { log.add(status); };
+  auto client = open(std::move(options));
+  ASSERT_NE(client, nullptr);
+  const std::string message(14u << 20, 'x');  // more than loopback buffers hold
+  auto added = client->mutate(
+      as_bytes(R"({"tag":"AddEntry","id":"big","author":"Ada","message":")" + message + R"(","at":1})"));
+  ASSERT_OK(added.applied.get());
+  EXPECT_TRUE(log.wait_for([](const ConnectionStatus& status) {
+    return status.state == ConnectionState::kDisconnected &&
+           status.reason.find("the server sent a text message") != std::string::npos;
+  }));
+  peer.join();
+  EXPECT_EQ(peer_end, websocket::error::closed) << peer_end.message();
+  EXPECT_EQ(client->sync_state().get().pending_mutations, 1u);  // still the server's to confirm
+  ASSERT_OK(client->close());
 }
 
 }  // namespace
