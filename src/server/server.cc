@@ -215,6 +215,10 @@ class DocumentActor : public std::enable_shared_from_this<DocumentActor> {
   Hub& hub_;
   const JournalId id_;
   Strand strand_;
+  // On the network threads: hands each round's messages to the connections
+  // in round order (a plain post per round could run two rounds' hand-offs
+  // on two threads at once and swap a connection's frames).
+  Strand send_strand_;
   net::steady_timer timer_;
   std::unique_ptr<DocumentHost> host_;
   std::string reducer_digest_;
@@ -435,7 +439,11 @@ net::awaitable<void> SyncConnection::read_loop() {
 // --- DocumentActor ---
 
 DocumentActor::DocumentActor(Hub& hub, JournalId id)
-    : hub_(hub), id_(id), strand_(net::make_strand(hub.documents_io)), timer_(strand_) {
+    : hub_(hub),
+      id_(id),
+      strand_(net::make_strand(hub.documents_io)),
+      send_strand_(net::make_strand(hub.io)),
+      timer_(strand_) {
   last_used_ = now_micros();
 }
 
@@ -593,7 +601,7 @@ void DocumentActor::run_round() {
   // connection's send runs inline on its strand (SyncConnection::send), so a
   // round wakes one network thread, not one per connection.
   if (!sends.empty()) {
-    net::post(hub_.io, [sends = std::move(sends)]() mutable {
+    net::post(send_strand_, [sends = std::move(sends)]() mutable {
       for (auto& [connection, messages] : sends) connection->send(std::move(messages));
     });
   }
