@@ -3,6 +3,7 @@
 // of a mutation (including server rejections), connection status, backoff,
 // enable/disable, subscriptions on a user executor, durable replicas, close.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -563,6 +564,19 @@ TEST_F(SyncedDocumentTest, AFaultWhileAWriteIsInFlightEndsTheSessionCleanly) {
       ws.read(buffer, peer_end);
     }
   });
+  // However the test ends, the peer is joined: shutting the listening
+  // socket down ends a wait in accept(), and closing the client (or
+  // destroying it, before this guard) ends a wait in read().
+  struct PeerJoiner {
+    std::thread& thread;
+    asio::ip::tcp::acceptor& acceptor;
+    void join() {
+      if (!thread.joinable()) return;
+      ::shutdown(acceptor.native_handle(), SHUT_RDWR);
+      thread.join();
+    }
+    ~PeerJoiner() { join(); }
+  } peer_joiner{peer, acceptor};
 
   StatusLog log;
   SyncedDocument::Options options = options_for(Env::posix()->new_journal_id(), SQLSYNC_GUESTBOOK_SQL, 11);
@@ -578,10 +592,10 @@ TEST_F(SyncedDocumentTest, AFaultWhileAWriteIsInFlightEndsTheSessionCleanly) {
     return status.state == ConnectionState::kDisconnected &&
            status.reason.find("the server sent a text message") != std::string::npos;
   }));
-  peer.join();
-  EXPECT_EQ(peer_end, websocket::error::closed) << peer_end.message();
   EXPECT_EQ(client->sync_state().get().pending_mutations, 1u);  // still the server's to confirm
   ASSERT_OK(client->close());
+  peer_joiner.join();
+  EXPECT_EQ(peer_end, websocket::error::closed) << peer_end.message();
 }
 
 }  // namespace
