@@ -669,9 +669,12 @@ void DocumentActor::shutdown() {
   stopping_ = true;
   timer_.cancel();
   if (host_) run_round();
-  for (auto& [id, connection] : connections_) {
-    connection->close(websocket::close_code::going_away, "server shutting down");
-  }
+  // Behind the last round's messages, which take the same way.
+  net::post(send_strand_, [connections = std::move(connections_)] {
+    for (const auto& [id, connection] : connections) {
+      connection->close(websocket::close_code::going_away, "server shutting down");
+    }
+  });
   connections_.clear();
   connection_count_ = 0;
   unload();
