@@ -523,10 +523,11 @@ TEST_F(SyncedDocumentTest, ServerClientReportsTheServersErrors) {
 // A peer that speaks just enough of the protocol for the client to send a
 // mutation too large for the socket buffers, then sends a text message (a
 // fault the client answers by ending the session) while that write is in
-// flight. The session ends with a close handshake, the mutation stays
-// pending, and the write in flight keeps its bytes: the fault used to clear
-// the write queue under it (a use after free here, and a double free in
-// server_crash_test when the write's completion ran after the fault).
+// flight. The session ends with a close handshake and the mutation stays
+// pending. (A fault used to clear the write queue under the write in
+// flight; a write that then completed popped the empty queue, a double
+// free seen in server_crash_test. Here the close cuts the write short, so
+// this checks how such a session ends, not that race.)
 TEST_F(SyncedDocumentTest, AFaultWhileAWriteIsInFlightEndsTheSessionCleanly) {
   namespace asio = boost::asio;
   namespace beast = boost::beast;
